@@ -1,0 +1,33 @@
+"""Finding the versioned schema files shipped with Conveyor.
+
+Each dialect keeps its migrations in ``sql/<dialect>/NNNN_name.sql``; the
+number is the schema version the file brings the database to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema step: its version and the SQL that applies it."""
+
+    version: int
+    name: str
+    sql: str
+
+
+def migrations_for(dialect: str) -> list[Migration]:
+    """Return a dialect's migrations, lowest version first."""
+    folder = resources.files("conveyor.store").joinpath("sql", dialect)
+    found = []
+
+    for entry in folder.iterdir():
+        if not entry.name.endswith(".sql"):
+            continue
+        number, _, rest = entry.name.partition("_")
+        found.append(Migration(int(number), rest[:-4], entry.read_text("utf-8")))
+
+    return sorted(found, key=lambda migration: migration.version)
