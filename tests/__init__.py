@@ -1,0 +1,1 @@
+"""Conveyor's tests: unit, store contract, and end-to-end."""

@@ -1,0 +1,1 @@
+"""Store tests: the contract both stores pass, and dialect-only checks."""
