@@ -118,8 +118,15 @@ def store_factory(store_url: str) -> Iterator[Callable[[], Store]]:
 
     yield open_another
 
+    # Every store is closed even if one fails to, so none holds the database.
+    errors: list[Exception] = []
     for store in reversed(opened):
-        store.close()
+        try:
+            store.close()
+        except Exception as error:
+            errors.append(error)
+    if errors:
+        raise errors[0]
 
 
 @pytest.fixture

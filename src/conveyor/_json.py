@@ -35,7 +35,9 @@ def _find_bad(value: Any, path: str) -> tuple[str, Any] | None:
     return path, value
 
 
-def encode_call(task: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> tuple[str, str]:
+def encode_call(
+    task: str, args: Sequence[Any], kwargs: Mapping[str, Any]
+) -> tuple[str, str]:
     """Encode a call's arguments, or raise naming the argument that is not JSON.
 
     >>> encode_call("add", (1, 2), {})

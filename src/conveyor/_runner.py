@@ -58,7 +58,9 @@ def run_call(app: Conveyor, job: ClaimedJob) -> CallResult:
     except SerializationError as error:
         return CallResult(error=error_info(error))
     except Exception as error:
-        return CallResult(error=error_info(error), retryable=isinstance(error, task.retry_on))
+        return CallResult(
+            error=error_info(error), retryable=isinstance(error, task.retry_on)
+        )
     finally:
         context.leave(token)
 
@@ -71,7 +73,9 @@ def _invoke(fn: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
 
 def timed_out(job: ClaimedJob) -> CallResult:
     """The call result of an attempt that ran past its timeout."""
-    error = ConveyorError(f"job {job.id} ran longer than its timeout of {job.timeout} s")
+    error = ConveyorError(
+        f"job {job.id} ran longer than its timeout of {job.timeout} s"
+    )
     info = ErrorInfo("JobTimeout", str(error), None, timed_out=True)
     return CallResult(error=info, retryable=True)
 
@@ -85,11 +89,15 @@ def decide(
         return Outcome(job.id, job.attempt, OutcomeKind.SNOOZED, run_at=run_at)
 
     if call.error is None:
-        return Outcome(job.id, job.attempt, OutcomeKind.SUCCEEDED, result_json=call.result_json)
+        return Outcome(
+            job.id, job.attempt, OutcomeKind.SUCCEEDED, result_json=call.result_json
+        )
 
     if not call.retryable or job.attempt >= job.max_attempts:
         return Outcome(job.id, job.attempt, OutcomeKind.FAILED, error=call.error)
 
     delay = app.get_task(job.task).backoff(job.attempt, rng)
     run_at = now + timedelta(seconds=max(0.0, delay))
-    return Outcome(job.id, job.attempt, OutcomeKind.RETRY, error=call.error, run_at=run_at)
+    return Outcome(
+        job.id, job.attempt, OutcomeKind.RETRY, error=call.error, run_at=run_at
+    )

@@ -11,7 +11,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 
 from . import _runner
 from .backoff import Backoff, Exponential
-from .errors import ConfigurationError, JobNotFound, UnknownTaskError
+from .errors import ConfigurationError, UnknownTaskError
 from .job import Job
 from .records import OutcomeKind
 from .store import DEFAULT_URL, Store, open_store
@@ -93,6 +93,8 @@ class Conveyor:
     @overload
     def task(
         self,
+        fn: None = None,
+        /,
         *,
         name: str | None = None,
         queue: str = "default",
@@ -104,7 +106,17 @@ class Conveyor:
     ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     def task(
-        self, fn: Callable[..., Any] | None = None, /, **options: Any
+        self,
+        fn: Callable[..., Any] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        queue: str = "default",
+        priority: int = 0,
+        max_attempts: int = 3,
+        backoff: Backoff | None = None,
+        timeout: float | None = None,
+        retry_on: Sequence[type[BaseException]] = (Exception,),
     ) -> Any:
         """Register a function as a task, with or without options.
 
@@ -113,15 +125,22 @@ class Conveyor:
         ``timeout`` (seconds), ``retry_on`` (exception types that are
         retried; any other exception fails the job at once).
         """
+        options: dict[str, Any] = {
+            "name": name,
+            "queue": queue,
+            "priority": priority,
+            "max_attempts": max_attempts,
+            "backoff": backoff or Exponential(),
+            "timeout": timeout,
+            "retry_on": tuple(retry_on),
+        }
         if fn is not None:
             return self._register(fn, options)
         return lambda inner: self._register(inner, options)
 
     def _register(self, fn: Callable[P, R], options: dict[str, Any]) -> Task[P, R]:
-        name = options.pop("name", None) or f"{fn.__module__}.{fn.__qualname__}"
-        options["retry_on"] = tuple(options.get("retry_on", (Exception,)))
-        options["backoff"] = options.get("backoff") or Exponential()
-        task = Task(fn, self, name, **options)
+        name = options["name"] or f"{fn.__module__}.{fn.__qualname__}"
+        task = Task(fn, self, **{**options, "name": name})
 
         existing = self.tasks.get(name)
         if existing is not None and existing.fn is not fn:
@@ -142,7 +161,9 @@ class Conveyor:
 
     # -- jobs -------------------------------------------------------------
 
-    def enqueue_many(self, calls: Iterable[Call], *, connection: Any = None) -> list[Job]:
+    def enqueue_many(
+        self, calls: Iterable[Call], *, connection: Any = None
+    ) -> list[Job]:
         """Store many jobs in one transaction; return them in order.
 
         >>> app.enqueue_many(add.call(i, i) for i in range(1000))  # doctest: +SKIP
@@ -204,5 +225,3 @@ class Conveyor:
             counts[OutcomeKind.RETRY],
             counts[OutcomeKind.SNOOZED],
         )
-
-

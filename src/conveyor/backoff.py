@@ -68,4 +68,6 @@ class Fixed:
 
 def _require(ok: bool, name: str, value: float, allowed: str) -> None:
     if not ok:
-        raise ConfigurationError(f"back-off {name}={value!r} is not allowed; use {allowed}")
+        raise ConfigurationError(
+            f"back-off {name}={value!r} is not allowed; use {allowed}"
+        )

@@ -31,7 +31,7 @@ class JobContext:
         return self.attempt >= self.max_attempts
 
 
-class Snooze(Exception):  # noqa: N818 - a request, not an error
+class Snooze(Exception):
     """Raised by a task to run again after ``seconds``, without counting a failure.
 
     >>> raise Snooze(30)  # doctest: +SKIP
@@ -39,7 +39,9 @@ class Snooze(Exception):  # noqa: N818 - a request, not an error
 
     def __init__(self, seconds: float) -> None:
         if seconds < 0:
-            raise ConveyorError(f"Snooze seconds={seconds!r} is negative; use 0 or more")
+            raise ConveyorError(
+                f"Snooze seconds={seconds!r} is negative; use 0 or more"
+            )
         self.seconds = float(seconds)
         super().__init__(f"snoozed for {seconds} s")
 

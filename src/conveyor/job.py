@@ -25,7 +25,9 @@ class Job:
     3
     """
 
-    def __init__(self, store: Store, job_id: int, record: JobRecord | None = None) -> None:
+    def __init__(
+        self, store: Store, job_id: int, record: JobRecord | None = None
+    ) -> None:
         self._store = store
         self.id = job_id
         self._record = record

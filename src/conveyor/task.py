@@ -163,7 +163,11 @@ def _check_options(task: Task[Any, Any]) -> None:
         refuse("timeout", task.timeout, "use a number of seconds above 0, or None")
     if not callable(task.backoff):
         refuse("backoff", task.backoff, "use Exponential(), Fixed(s) or a callable")
-    if not all(isinstance(t, type) and issubclass(t, BaseException) for t in task.retry_on):
+    if not all(
+        isinstance(t, type) and issubclass(t, BaseException) for t in task.retry_on
+    ):
         refuse("retry_on", task.retry_on, "use a tuple of exception classes")
-    if task.run_after is not None and not isinstance(task.run_after, datetime | timedelta):
+    if task.run_after is not None and not isinstance(
+        task.run_after, datetime | timedelta
+    ):
         refuse("run_after", task.run_after, "use a datetime or a timedelta")

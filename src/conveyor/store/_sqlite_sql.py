@@ -131,7 +131,8 @@ FROM jobs
 
 def list_statement(where: JobFilter) -> tuple[str, list[Any]]:
     """The statement listing jobs that match ``where``, newest first."""
-    clauses, params = [], []
+    clauses: list[str] = []
+    params: list[Any] = []
     for column, value in (
         ("state", where.state.value if where.state else None),
         ("queue", where.queue),

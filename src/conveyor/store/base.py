@@ -175,6 +175,7 @@ class Store(abc.ABC):
         callers claim after every return either way.
         """
 
+    @abc.abstractmethod
     def wake(self) -> None:
         """Wake this process's ``wait_for_work`` callers at once."""
 

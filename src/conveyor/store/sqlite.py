@@ -401,7 +401,15 @@ class SQLiteStore(Store):
         )
         conn.execute(
             sql.CLOSE_ATTEMPT,
-            (at, AttemptOutcome.LOST.value, "LeaseExpired", message, None, job_id, attempt),
+            (
+                at,
+                AttemptOutcome.LOST.value,
+                "LeaseExpired",
+                message,
+                None,
+                job_id,
+                attempt,
+            ),
         )
         conn.execute(
             sql.INSERT_EVENT,

@@ -1,0 +1,156 @@
+"""The completer loop: write the outcomes of finished attempts, many per commit.
+
+Slots report calls as they end; this loop turns each into an outcome
+(success, retry after back-off, failure, snooze) and writes all that are
+waiting in one transaction, so a busy worker pays one commit for many jobs.
+An outcome the store could not write is kept and written again; one the
+store refused (the lease was lost) is dropped, as the job now belongs to
+whoever rescued it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .. import _runner
+from ..errors import StoreError
+from ..records import Outcome, OutcomeKind
+from ._inflight import Running
+
+if TYPE_CHECKING:
+    from ._worker import Worker
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """An attempt that ended, waiting to be written."""
+
+    entry: Running
+    outcome: Outcome
+    ended: float
+
+
+class Completer:
+    """Collects ended attempts and writes them in batches."""
+
+    def __init__(self, worker: Worker) -> None:
+        self._worker = worker
+        self._inbox: queue.SimpleQueue[Finished | None] = queue.SimpleQueue()
+
+    def report(self, entry: Running, call: _runner.CallResult) -> None:
+        """Called by a slot when a call ended (from the slot's thread)."""
+        worker = self._worker
+        outcome = _runner.decide(
+            worker.app, entry.job, call, worker.app.clock(), worker.app.rng
+        )
+        self._inbox.put(Finished(entry, outcome, time.monotonic()))
+
+    def put(self, entry: Running, outcome: Outcome) -> None:
+        """Queue an outcome decided elsewhere (a timeout, a shutdown)."""
+        self._inbox.put(Finished(entry, outcome, time.monotonic()))
+
+    def close(self) -> None:
+        """Ask the loop to write what is waiting and end."""
+        self._inbox.put(None)
+
+    def run(self) -> None:
+        """Write batches until closed, then write what is left."""
+        pending: list[Finished] = []
+        closed = False
+        while not closed or pending:
+            if not closed:
+                closed = self._collect(pending)
+            if pending and not self._write(pending):
+                if self._worker.abandon_writes.is_set():
+                    return
+                self._worker.backoff.sleep(self._worker.abandon_writes)
+
+    def _collect(self, pending: list[Finished]) -> bool:
+        limit = self._worker.settings.finish_batch
+        block = not pending
+        while len(pending) < limit:
+            try:
+                item = self._inbox.get(block=block, timeout=None)
+            except queue.Empty:
+                return False
+            if item is None:
+                return True
+            pending.append(item)
+            block = False
+        return False
+
+    def _write(self, pending: list[Finished]) -> bool:
+        worker = self._worker
+        outcomes = [item.outcome for item in pending]
+        try:
+            accepted = set(worker.store.finish(worker.id, outcomes, worker.app.clock()))
+        except StoreError as error:
+            worker.backoff.failed("finish", error)
+            return False
+
+        worker.backoff.succeeded("finish")
+        for item in pending:
+            _log(item, item.outcome.job_id in accepted)
+        worker.count_finished(pending, accepted)
+        pending.clear()
+        return True
+
+
+def _log(item: Finished, accepted: bool) -> None:
+    job = item.entry.job
+    outcome = item.outcome
+    extra = {
+        "job_id": job.id,
+        "task": job.task,
+        "queue": job.queue,
+        "attempt": job.attempt,
+        "duration": round(item.ended - item.entry.started, 6),
+        "outcome": outcome.kind.value,
+    }
+    if not accepted:
+        logger.warning(
+            "Result of job %s attempt %s refused: its lease was lost",
+            job.id,
+            job.attempt,
+            extra=extra,
+        )
+        return
+
+    if outcome.kind is OutcomeKind.FAILED:
+        error = outcome.error
+        logger.error(
+            "Job %s (%s) failed for good on attempt %s: %s: %s\n%s",
+            job.id,
+            job.task,
+            job.attempt,
+            error.type if error else "",
+            error.message if error else "",
+            (error.traceback or "") if error else "",
+            extra=extra,
+        )
+        return
+
+    logger.info(
+        "Job %s (%s) attempt %s %s in %.3f s",
+        job.id,
+        job.task,
+        job.attempt,
+        _VERBS[outcome.kind],
+        extra["duration"],
+        extra=extra,
+    )
+
+
+_VERBS = {
+    OutcomeKind.SUCCEEDED: "succeeded",
+    OutcomeKind.RETRY: "failed and will retry",
+    OutcomeKind.SNOOZED: "snoozed",
+    OutcomeKind.INTERRUPTED: "was interrupted and put back",
+    OutcomeKind.FAILED: "failed",
+}

@@ -1,0 +1,61 @@
+"""Worker settings: every tunable, with its unit and why it has its default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ConfigurationError
+
+POOLS = ("thread", "process")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """How a worker claims, runs and looks after jobs.
+
+    ``lease`` trades rescue speed against tolerance of pauses: a worker that
+    stops heartbeating (killed, frozen, cut off from the database) keeps its
+    jobs for up to ``lease`` seconds before any other worker rescues them;
+    a worker paused longer than that loses them, and its late results are
+    refused.
+    """
+
+    queues: tuple[str, ...] | None = None  # None serves every queue
+    concurrency: int = 10  # jobs run at once (threads or child processes)
+    pool: str = "thread"
+    lease: float = 30.0  # seconds a claim holds a job without a heartbeat
+    heartbeat_interval: float = 5.0  # seconds between lease renewals
+    rescue_interval: float = 10.0  # seconds between looks for lapsed leases
+    poll_interval: float = 1.0  # seconds between claims when nothing wakes us;
+    # also the most a job due later (a retry, a delayed job) waits past due
+    grace: float = 30.0  # seconds running jobs get to finish at shutdown
+    finish_batch: int = 500  # most outcomes written in one transaction
+    dead_after: float = 60.0  # seconds without heartbeat before a worker is dead
+
+    def __post_init__(self) -> None:
+        _positive("concurrency", self.concurrency, integer=True)
+        for name in ("lease", "heartbeat_interval", "rescue_interval", "poll_interval"):
+            _positive(name, getattr(self, name))
+        if self.grace < 0:
+            _refuse("grace", self.grace, "a number of seconds >= 0")
+        if self.pool not in POOLS:
+            _refuse("pool", self.pool, "'thread' or 'process'")
+        if self.heartbeat_interval >= self.lease:
+            _refuse(
+                "heartbeat_interval",
+                self.heartbeat_interval,
+                f"fewer seconds than the lease ({self.lease})",
+            )
+        if self.queues is not None and not all(self.queues):
+            _refuse("queues", self.queues, "non-empty queue names")
+
+
+def _positive(name: str, value: float, *, integer: bool = False) -> None:
+    if integer and not isinstance(value, int):
+        _refuse(name, value, "a whole number above 0")
+    if not value > 0:
+        _refuse(name, value, "a number above 0")
+
+
+def _refuse(name: str, value: object, allowed: str) -> None:
+    raise ConfigurationError(f"worker {name}={value!r} is not allowed; use {allowed}")

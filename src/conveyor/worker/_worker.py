@@ -1,0 +1,240 @@
+"""The worker: claims jobs, runs them in a pool, and looks after them.
+
+A worker is one process with a few threads, each a loop of its own module:
+the claimer, the completer, the heartbeat, the rescuer and (thread pool
+only) the watchdog, plus one thread per slot. ``Worker.run`` starts them,
+waits for SIGTERM or SIGINT, and shuts down gracefully; a second signal
+exits at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import secrets
+import signal
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from .._version import __version__
+from ..records import Outcome, OutcomeKind, WorkerInfo
+from . import _claimer, _heartbeat, _rescuer, _watchdog
+from ._completer import Completer, Finished
+from ._faults import FaultBackoff
+from ._inflight import InFlight
+from ._pool import Pool
+from ._settings import WorkerSettings
+
+if TYPE_CHECKING:
+    from ..app import Conveyor
+
+logger = logging.getLogger(__name__)
+
+#: Seconds the completer gets to write the last outcomes at shutdown.
+FINAL_WRITE_WAIT = 10.0
+
+
+class Worker:
+    """Runs an app's jobs until stopped.
+
+    >>> settings = WorkerSettings(queues=("mail",), concurrency=4)
+    >>> Worker(app, settings).run()  # doctest: +SKIP
+
+    ``app_spec`` (``module`` or ``module:attribute``) is needed by the
+    process pool, whose children import the app themselves.
+    """
+
+    def __init__(
+        self,
+        app: Conveyor,
+        settings: WorkerSettings | None = None,
+        *,
+        app_spec: str | None = None,
+    ) -> None:
+        self.app = app
+        self.store = app.store
+        self.settings = settings or WorkerSettings()
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.inflight = InFlight(self.settings.concurrency)
+        self.backoff = FaultBackoff()
+        self.completer = Completer(self)
+        self.pool = Pool(
+            app,
+            self.inflight,
+            self.completer.report,
+            processes=self.settings.pool == "process",
+            app_spec=app_spec,
+        )
+        self.stopping = threading.Event()  # no more claims
+        self.stopped = threading.Event()  # everything has ended
+        self.abandon_writes = threading.Event()  # give up unwritten outcomes
+        self._finished = 0
+        self._finished_changed = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._completer_thread: threading.Thread | None = None
+        self._stop_requested = threading.Event()
+
+    # -- lifecycle --------------------------------------------------------
+
+    def start(self) -> None:
+        """Register the worker and start every loop; returns at once."""
+        now = self.app.clock()
+        self.store.register_worker(self._info(now))
+        self.pool.start()
+        self._completer_thread = self._spawn("completer", self.completer.run)
+        loops: list[tuple[str, Callable[[Worker], None]]] = [
+            ("claimer", _claimer.run),
+            ("heartbeat", _heartbeat.run),
+            ("rescuer", _rescuer.run),
+        ]
+        if self.settings.pool == "thread":
+            loops.append(("watchdog", _watchdog.run))
+        for name, loop in loops:
+            self._threads.append(self._spawn(name, functools.partial(loop, self)))
+        self._log_start()
+
+    def run(self) -> None:
+        """Start, run until SIGTERM or SIGINT, then shut down gracefully."""
+        self._install_signal_handlers()
+        self.start()
+
+        while not self._stop_requested.wait(0.2):
+            pass
+
+        self.stop()
+
+    def request_stop(self) -> None:
+        """Ask ``run`` to shut down (safe from any thread)."""
+        self._stop_requested.set()
+
+    def stop(self, grace: float | None = None) -> None:
+        """Stop claiming, give running jobs ``grace`` seconds, put back the rest."""
+        grace = self.settings.grace if grace is None else grace
+        logger.info(
+            "Stopping: waiting up to %s s for %d running jobs",
+            grace,
+            len(self.inflight),
+        )
+        self.stopping.set()
+        self.store.wake()
+
+        if not self.inflight.wait_until_idle(grace):
+            self._interrupt_running()
+
+        self.pool.stop()
+        self.completer.close()
+        if self._completer_thread is not None:
+            self._completer_thread.join(FINAL_WRITE_WAIT)
+        self.abandon_writes.set()
+        self._record_stop()
+        self.stopped.set()
+        for thread in self._threads:
+            thread.join(FINAL_WRITE_WAIT)
+        logger.info("Worker %s stopped", self.id)
+
+    def _interrupt_running(self) -> None:
+        for entry in self.inflight.snapshot():
+            if not self.inflight.abandon(entry):
+                continue
+            job = entry.job
+            logger.warning(
+                "Job %s did not finish within the grace period; putting it back",
+                job.id,
+                extra={"job_id": job.id, "task": job.task, "attempt": job.attempt},
+            )
+            self.completer.put(
+                entry, Outcome(job.id, job.attempt, OutcomeKind.INTERRUPTED)
+            )
+
+    def _record_stop(self) -> None:
+        try:
+            self.store.stop_worker(self.id, self.app.clock())
+        except Exception as error:  # the database may be gone at shutdown
+            logger.warning("Could not record the worker's stop: %s", error)
+
+    # -- signals ----------------------------------------------------------
+
+    def _install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, number: int, frame: FrameType | None) -> None:
+        name = signal.Signals(number).name
+        if self._stop_requested.is_set():
+            logger.warning("Second %s: exiting now; running jobs will be rescued", name)
+            logging.shutdown()
+            os._exit(1)
+        logger.info("Received %s: shutting down gracefully (again to exit now)", name)
+        self._stop_requested.set()
+
+    # -- signals for tests and callers ------------------------------------
+
+    def count_finished(self, items: Sequence[Finished], accepted: set[int]) -> None:
+        """Called by the completer after each write."""
+        with self._finished_changed:
+            self._finished += sum(
+                1 for item in items if item.outcome.job_id in accepted
+            )
+            self._finished_changed.notify_all()
+
+    @property
+    def finished(self) -> int:
+        """How many outcomes this worker has written so far."""
+        return self._finished
+
+    def wait_finished(self, count: int, timeout: float) -> bool:
+        """Block until ``count`` outcomes are written or ``timeout`` passes."""
+        with self._finished_changed:
+            return self._finished_changed.wait_for(
+                lambda: self._finished >= count, timeout
+            )
+
+    # -- helpers ----------------------------------------------------------
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> threading.Thread:
+        thread = threading.Thread(target=target, name=f"conveyor-{name}", daemon=True)
+        thread.start()
+        return thread
+
+    def _info(self, now: datetime) -> WorkerInfo:
+        return WorkerInfo(
+            id=self.id,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            queues=self.settings.queues or (),
+            concurrency=self.settings.concurrency,
+            pool=self.settings.pool,
+            started_at=now,
+            heartbeat_at=now,
+            state="running",
+        )
+
+    def _log_start(self) -> None:
+        settings = self.settings
+        logger.info(
+            "Conveyor %s worker %s started: pid %s, queues %s, concurrency %s, "
+            "pool %s, database %s",
+            __version__,
+            self.id,
+            os.getpid(),
+            ",".join(settings.queues) if settings.queues else "all",
+            settings.concurrency,
+            settings.pool,
+            _redacted(getattr(self.store, "url", "?")),
+            extra={"worker_id": self.id},
+        )
+
+
+def _redacted(url: str) -> str:
+    """A database URL without its password."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}"
