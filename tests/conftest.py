@@ -13,6 +13,7 @@ and move it with ``clock.advance``.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -69,19 +70,47 @@ def clock() -> Clock:
     return Clock(CLOCK_START)
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> str:
-    """The PostgreSQL server's URL; skips (or fails, in CI) when unreachable."""
+@functools.cache
+def postgres_problem() -> str | None:
+    """Why the PostgreSQL tests cannot run, in one line; ``None`` when they can."""
     url = _pg.base_url()
     error = _pg.reachability_error(url)
     if error is None:
-        return url
+        return None
 
-    reason = f"PostgreSQL not reachable at {_pg.shown_url(url)}: {error}"
-    if os.environ.get("CONVEYOR_REQUIRE_POSTGRES") == "1":
-        pytest.fail(f"{reason} (CONVEYOR_REQUIRE_POSTGRES=1)", pytrace=False)
+    return f"PostgreSQL not reachable at {_pg.shown_url(url)}: {error}"
 
-    pytest.skip(reason)
+
+def postgres_required() -> bool:
+    """True where PostgreSQL must run (CI): a missing server fails the tests."""
+    return os.environ.get("CONVEYOR_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Runs after ``-m`` deselection, so ``-m "not postgres"`` never connects.
+    # A skip mark (rather than a skip in a fixture) lets ``-ra`` fold every
+    # skipped PostgreSQL test into one summary line.
+    wanted = [item for item in items if item.get_closest_marker("postgres")]
+    if not wanted or postgres_required():
+        return
+
+    problem = postgres_problem()
+    if problem is None:
+        return
+
+    for item in wanted:
+        item.add_marker(pytest.mark.skip(reason=problem))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The PostgreSQL server's URL; fails when it is unreachable."""
+    problem = postgres_problem()
+    if problem is not None:
+        pytest.fail(f"{problem} (CONVEYOR_REQUIRE_POSTGRES=1)", pytrace=False)
+
+    return _pg.base_url()
 
 
 @pytest.fixture(params=STORES)

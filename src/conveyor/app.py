@@ -75,6 +75,11 @@ class Conveyor:
             self._store = open_store(self.database_url)
         return self._store
 
+    def use_database(self, database_url: str) -> None:
+        """Point the app at another database, closing the current store."""
+        self.close()
+        self.database_url = database_url
+
     def close(self) -> None:
         """Close the store's connections."""
         if self._store is not None:

@@ -122,20 +122,38 @@ def _log(item: Finished, accepted: bool) -> None:
         )
         return
 
+    error = outcome.error
     if outcome.kind is OutcomeKind.FAILED:
-        error = outcome.error
         logger.error(
-            "Job %s (%s) failed for good on attempt %s: %s: %s\n%s",
+            "Job %s (%s) failed for good on attempt %s: %s: %s%s",
             job.id,
             job.task,
             job.attempt,
             error.type if error else "",
             error.message if error else "",
-            (error.traceback or "") if error else "",
+            f"\n{error.traceback.rstrip()}" if error and error.traceback else "",
             extra=extra,
         )
         return
 
+    if outcome.kind is OutcomeKind.RETRY and error is not None:
+        logger.info(
+            "Job %s (%s) attempt %s failed in %.3f s (%s: %s); retrying at %s",
+            job.id,
+            job.task,
+            job.attempt,
+            extra["duration"],
+            error.type,
+            error.message,
+            outcome.run_at.isoformat(timespec="milliseconds")
+            if outcome.run_at
+            else "once",
+            extra=extra,
+        )
+        return
+
+    if not logger.isEnabledFor(logging.INFO):
+        return
     logger.info(
         "Job %s (%s) attempt %s %s in %.3f s",
         job.id,
@@ -149,8 +167,6 @@ def _log(item: Finished, accepted: bool) -> None:
 
 _VERBS = {
     OutcomeKind.SUCCEEDED: "succeeded",
-    OutcomeKind.RETRY: "failed and will retry",
     OutcomeKind.SNOOZED: "snoozed",
     OutcomeKind.INTERRUPTED: "was interrupted and put back",
-    OutcomeKind.FAILED: "failed",
 }

@@ -1,0 +1,1 @@
+"""Example tasks for Conveyor's demo (``make run``)."""
