@@ -122,6 +122,8 @@ def _run_worker(app: Conveyor, app_spec: str | None, **options: Any) -> None:
             grace=options["grace"],
             lease=options["lease"],
             heartbeat_interval=min(5.0, options["lease"] / 3),
+            rescue_interval=min(10.0, options["lease"] / 2),
+            dead_after=max(2 * options["lease"], 10.0),
         )
     except ConfigurationError as error:
         raise UsageProblem(str(error))
