@@ -161,7 +161,7 @@ class Listener:
     def _read(self, pgconn: pq.abc.PGconn) -> bool:
         """Block until the server or ``close`` speaks; True if jobs were announced."""
         sock = pgconn.socket
-        readable, _, _ = select.select([sock, self._stop_r], [], [])
+        readable, _, _ = select.select([sock, self._stop_r.fileno()], [], [])
         if sock not in readable:
             return False
 

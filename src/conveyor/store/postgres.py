@@ -1,0 +1,594 @@
+"""The PostgreSQL store: the production engine, shared by many machines.
+
+``PostgresStore`` fulfils ``conveyor.store.base.Store`` with psycopg 3 and a
+connection pool. The statements live in ``_pg_sql``; the LISTEN side of
+``wait_for_work`` lives in ``_pg_listen``.
+
+The database URL is a libpq URL, plus three parameters of Conveyor's own,
+removed before connecting:
+
+- ``schema=NAME`` keeps every table in that schema (``migrate`` creates it);
+- ``pool_min=N`` and ``pool_max=N`` size the connection pool.
+
+Every psycopg error is raised as ``StoreError`` (``MigrationError`` from
+``migrate``) with the cause chained. A connection the server dropped is
+replaced: the pool checks each connection before lending it, so the next
+operation succeeds once the server is back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import tuple_row
+from psycopg_pool import ConnectionPool
+
+from ..errors import ConfigurationError, MigrationError, StoreError
+from ..records import (
+    AttemptOutcome,
+    AttemptRecord,
+    ClaimedJob,
+    EventRecord,
+    JobFilter,
+    JobRecord,
+    NewJob,
+    Outcome,
+    OutcomeKind,
+    Rescued,
+    WorkerInfo,
+)
+from ..states import JobState
+from . import _pg_sql as q
+from ._migrations import migrations_for
+from ._pg_listen import Listener
+from .base import Store
+
+logger = logging.getLogger(__name__)
+
+#: Seconds an operation waits for a free pooled connection (or for the
+#: server to accept a new one) before failing with ``StoreError``.
+POOL_TIMEOUT = 10.0
+
+#: The advisory lock ``migrate`` holds: "conveyor" spelt in ASCII hex.
+MIGRATION_LOCK_KEY = 0x636F6E7665796F72
+
+#: Prepare every statement on first use: the hot path repeats the same few
+#: statements, and preparing costs no extra round trip in psycopg.
+PREPARE_THRESHOLD = 0
+
+#: ``application_name`` on the server, unless the URL sets one.
+APPLICATION_NAME = "conveyor"
+
+_OWN_PARAMETERS = ("schema", "pool_min", "pool_max")
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_Row = tuple[Any, ...]
+_T = TypeVar("_T")
+
+
+class PostgresStore(Store):
+    """Jobs in PostgreSQL, claimed with ``FOR UPDATE SKIP LOCKED``.
+
+    >>> store = PostgresStore("postgresql://app@db.internal/app?schema=conveyor")
+    >>> store.migrate()
+    [1]
+    """
+
+    dialect = "postgresql"
+    pushes_wakeups = True
+    accepts_connection = True
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
+        conninfo, own = _split_url(url)
+        self._schema = _schema_from(own)
+        min_size = _size_from(own, "pool_min", min_size)
+        max_size = _size_from(own, "pool_max", max_size)
+        _check_sizes(min_size, max_size)
+
+        names = conninfo_to_dict(conninfo)
+        app_name = names.get("application_name") or APPLICATION_NAME
+        prefix = "" if self._schema is None else f'"{self._schema}".'
+        self._enqueue_sql = q.ENQUEUE_TEMPLATE.format(schema=prefix)
+
+        self._pool: ConnectionPool[psycopg.Connection[_Row]] = ConnectionPool(
+            conninfo,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={
+                "prepare_threshold": PREPARE_THRESHOLD,
+                "application_name": app_name,
+            },
+            configure=self._configure,
+            check=ConnectionPool.check_connection,
+            timeout=POOL_TIMEOUT,
+            name="conveyor",
+            open=True,
+        )
+        self._listener = Listener(conninfo, application_name=f"{app_name} listen")
+
+    # -- schema -----------------------------------------------------------
+
+    def migrate(self) -> list[int]:
+        applied: list[int] = []
+
+        with self._transaction("migrate the schema", MigrationError) as conn:
+            conn.execute(q.LOCK_MIGRATIONS, {"key": MIGRATION_LOCK_KEY})
+            self._create_schema(conn)
+            conn.execute(q.CREATE_MIGRATIONS_TABLE, prepare=False)
+            done = {row[0] for row in conn.execute(q.APPLIED_VERSIONS)}
+
+            for migration in migrations_for(self.dialect):
+                if migration.version in done:
+                    continue
+                conn.execute(migration.sql, prepare=False)
+                conn.execute(q.RECORD_MIGRATION, {"version": migration.version})
+                applied.append(migration.version)
+
+        for version in applied:
+            logger.info("Applied PostgreSQL schema version %d.", version)
+        return applied
+
+    def schema_version(self) -> int:
+        with self._transaction("read the schema version") as conn:
+            exists = _one(conn.execute(q.MIGRATIONS_TABLE_EXISTS).fetchone())
+            if not exists:
+                return 0
+            return int(_one(conn.execute(q.SCHEMA_VERSION).fetchone()))
+
+    # -- the hot path -----------------------------------------------------
+
+    def enqueue(
+        self,
+        jobs: Sequence[NewJob],
+        now: datetime,
+        *,
+        actor: str = "api",
+        connection: Any = None,
+    ) -> list[int]:
+        if not jobs:
+            return []
+        params = _enqueue_params(jobs, now, actor)
+
+        if connection is not None:
+            return self._enqueue_on(connection, params)
+
+        with self._transaction("enqueue jobs") as conn:
+            rows = conn.execute(self._enqueue_sql, params).fetchall()
+        return [row[0] for row in rows]
+
+    def claim(
+        self,
+        worker_id: str,
+        queues: Sequence[str] | None,
+        limit: int,
+        lease: float,
+        now: datetime,
+    ) -> list[ClaimedJob]:
+        if limit < 1:
+            return []
+        query = q.CLAIM_ANY_QUEUE if queues is None else q.CLAIM_FROM_QUEUES
+        params = {
+            "worker_id": worker_id,
+            "queues": None if queues is None else list(queues),
+            "limit": limit,
+            "lease_until": _lease_until(now, lease),
+            "now": now,
+        }
+
+        rows = self._fetch("claim jobs", query, params)
+        return [ClaimedJob(*row) for row in rows]
+
+    def heartbeat(
+        self, worker_id: str, job_ids: Sequence[int], lease: float, now: datetime
+    ) -> set[int]:
+        if not job_ids:
+            return set()
+        params = {
+            "worker_id": worker_id,
+            "job_ids": list(job_ids),
+            "lease_until": _lease_until(now, lease),
+        }
+
+        rows = self._fetch("extend leases", q.HEARTBEAT, params)
+        return {row[0] for row in rows}
+
+    def finish(
+        self, worker_id: str, outcomes: Sequence[Outcome], now: datetime
+    ) -> list[int]:
+        if not outcomes:
+            return []
+        params = _finish_params(outcomes, now)
+        params.update(worker_id=worker_id, now=now)
+
+        rows = self._fetch("record finished attempts", q.FINISH, params)
+        return [row[0] for row in rows]
+
+    def rescue(self, now: datetime, *, actor: str, limit: int = 500) -> list[Rescued]:
+        if limit < 1:
+            return []
+        params = {"now": now, "actor": actor, "limit": limit}
+
+        rows = self._fetch("rescue lapsed jobs", q.RESCUE, params)
+        return [
+            Rescued(job_id, attempt, worker_id, JobState(state))
+            for job_id, attempt, worker_id, state in rows
+        ]
+
+    # -- reading ----------------------------------------------------------
+
+    def get_job(self, job_id: int) -> JobRecord | None:
+        rows = self._fetch("read a job", q.GET_JOB, {"job_id": job_id})
+        return _job_record(rows[0]) if rows else None
+
+    def list_jobs(self, where: JobFilter) -> list[JobRecord]:
+        if where.limit < 1:
+            raise ConfigurationError(
+                f"JobFilter.limit={where.limit!r} is not allowed; use 1 or more"
+            )
+        params = {
+            "state": where.state,
+            "queue": where.queue,
+            "task": where.task,
+            "before_id": where.before_id,
+            "limit": where.limit,
+        }
+        conditions = [
+            condition
+            for field, condition in q.JOB_FILTERS.items()
+            if params[field] is not None
+        ]
+        clause = "WHERE " + " AND ".join(conditions) if conditions else ""
+
+        query = q.LIST_JOBS_TEMPLATE.format(where=clause)
+        return [_job_record(row) for row in self._fetch("list jobs", query, params)]
+
+    def count_jobs(self, queue: str | None = None) -> dict[JobState, int]:
+        query = q.COUNT_JOBS if queue is None else q.COUNT_JOBS_IN_QUEUE
+        rows = self._fetch("count jobs", query, {"queue": queue})
+        return {JobState(state): count for state, count in rows}
+
+    def list_attempts(self, job_id: int) -> list[AttemptRecord]:
+        rows = self._fetch("list attempts", q.LIST_ATTEMPTS, {"job_id": job_id})
+        return [_attempt_record(row) for row in rows]
+
+    def list_events(self, job_id: int) -> list[EventRecord]:
+        rows = self._fetch("list events", q.LIST_EVENTS, {"job_id": job_id})
+        return [
+            EventRecord(
+                event_id, job, at, _optional(JobState, source), JobState(target), *rest
+            )
+            for event_id, job, at, source, target, *rest in rows
+        ]
+
+    # -- waiting ----------------------------------------------------------
+
+    def wait_for_work(self, timeout: float) -> bool:
+        return self._listener.wait(timeout)
+
+    def wake(self) -> None:
+        self._listener.wake()
+
+    # -- workers ----------------------------------------------------------
+
+    def register_worker(self, worker: WorkerInfo) -> None:
+        params = {
+            "id": worker.id,
+            "host": worker.host,
+            "pid": worker.pid,
+            "queues": json.dumps(list(worker.queues)),
+            "concurrency": worker.concurrency,
+            "pool": worker.pool,
+            "started_at": worker.started_at,
+            "heartbeat_at": worker.heartbeat_at,
+            "state": worker.state,
+            "running_jobs": worker.running_jobs,
+        }
+        self._run("register a worker", q.REGISTER_WORKER, params)
+
+    def beat_worker(self, worker_id: str, running_jobs: int, now: datetime) -> None:
+        params = {"worker_id": worker_id, "running_jobs": running_jobs, "now": now}
+        self._run("record a worker heartbeat", q.BEAT_WORKER, params)
+
+    def stop_worker(self, worker_id: str, now: datetime) -> None:
+        params = {"worker_id": worker_id, "now": now}
+        self._run("record a stopped worker", q.STOP_WORKER, params)
+
+    def mark_dead_workers(self, stale_before: datetime) -> list[str]:
+        params = {"stale_before": stale_before}
+        rows = self._fetch("mark dead workers", q.MARK_DEAD_WORKERS, params)
+        return sorted(row[0] for row in rows)
+
+    def list_workers(self) -> list[WorkerInfo]:
+        rows = self._fetch("list workers", q.LIST_WORKERS, {})
+        return [
+            WorkerInfo(worker_id, host, pid, tuple(json.loads(queues)), *rest)
+            for worker_id, host, pid, queues, *rest in rows
+        ]
+
+    # -- housekeeping -----------------------------------------------------
+
+    def prune(self, finished_before: datetime, *, limit: int = 1000) -> int:
+        if limit < 1:
+            return 0
+        params = {"finished_before": finished_before, "limit": limit}
+
+        rows = self._fetch("prune finished jobs", q.PRUNE, params)
+        return int(rows[0][0])
+
+    def close(self) -> None:
+        self._listener.close()
+        self._pool.close()
+
+    # -- connections ------------------------------------------------------
+
+    @contextmanager
+    def _transaction(
+        self, action: str, error: type[StoreError] = StoreError
+    ) -> Iterator[psycopg.Connection[_Row]]:
+        """Lend a pooled connection for one transaction, committed on exit."""
+        with _store_errors(action, error), self._pool.connection() as conn:
+            yield conn
+
+    def _fetch(self, action: str, query: str, params: dict[str, Any]) -> list[_Row]:
+        with self._transaction(action) as conn:
+            return conn.execute(query, params).fetchall()
+
+    def _run(self, action: str, query: str, params: dict[str, Any]) -> None:
+        with self._transaction(action) as conn:
+            conn.execute(query, params)
+
+    def _enqueue_on(self, connection: Any, params: dict[str, Any]) -> list[int]:
+        """Enqueue in the caller's transaction, leaving commit to the caller."""
+        if not isinstance(connection, psycopg.Connection):
+            raise ConfigurationError(
+                f"connection={connection!r} is not usable here; pass an open "
+                "psycopg 3 Connection (psycopg.Connection)"
+            )
+
+        with (
+            _store_errors("enqueue jobs on the given connection", StoreError),
+            connection.cursor(row_factory=tuple_row) as cursor,
+        ):
+            rows = cursor.execute(self._enqueue_sql, params).fetchall()
+        return [row[0] for row in rows]
+
+    def _configure(self, conn: psycopg.Connection[_Row]) -> None:
+        """Set a new pooled connection's time zone and search_path."""
+        search_path = None if self._schema is None else f'"{self._schema}"'
+        conn.execute(q.CONFIGURE_SESSION, {"search_path": search_path}, prepare=False)
+        conn.commit()
+
+    def _create_schema(self, conn: psycopg.Connection[_Row]) -> None:
+        # Looked up first: CREATE SCHEMA IF NOT EXISTS still needs the CREATE
+        # privilege, which a role given a ready-made schema may lack.
+        if self._schema is None:
+            return
+        if _one(conn.execute(q.SCHEMA_EXISTS, {"schema": self._schema}).fetchone()):
+            return
+        conn.execute(
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                sql.Identifier(self._schema)
+            )
+        )
+
+
+# -- errors ------------------------------------------------------------------
+
+
+@contextmanager
+def _store_errors(action: str, error: type[StoreError]) -> Iterator[None]:
+    """Raise every psycopg error inside as ``error``, naming ``action``."""
+    try:
+        yield
+    except psycopg.errors.UndefinedTable as exc:
+        raise error(
+            f"cannot {action}: Conveyor's tables are missing ({exc}); "
+            "run `conveyor migrate` first"
+        ) from exc
+    except psycopg.Error as exc:
+        raise error(f"cannot {action}: PostgreSQL error: {exc}") from exc
+
+
+# -- parameters --------------------------------------------------------------
+
+
+def _enqueue_params(
+    jobs: Sequence[NewJob], now: datetime, actor: str
+) -> dict[str, Any]:
+    """One array per column, for ``unnest``."""
+    return {
+        "task": [job.task for job in jobs],
+        "queue": [job.queue for job in jobs],
+        "priority": [job.priority for job in jobs],
+        "args": [job.args_json for job in jobs],
+        "kwargs": [job.kwargs_json for job in jobs],
+        "max_attempts": [job.max_attempts for job in jobs],
+        "timeout": [
+            None if job.timeout is None else float(job.timeout) for job in jobs
+        ],
+        "run_at": [job.run_at for job in jobs],
+        "now": now,
+        "actor": actor,
+    }
+
+
+_FINISH_COLUMNS = (
+    "job_id",
+    "attempt",
+    "state",
+    "outcome",
+    "reason",
+    "uncounted",
+    "run_at",
+    "result",
+    "keep_error",
+    "error_type",
+    "error_message",
+    "traceback",
+)
+
+
+def _finish_params(outcomes: Sequence[Outcome], now: datetime) -> dict[str, Any]:
+    """One array per column of ``FINISH``'s ``reported`` CTE."""
+    rows = [_finish_row(outcome, now) for outcome in outcomes]
+    columns = zip(*rows, strict=True)
+    return {
+        name: list(values)
+        for name, values in zip(_FINISH_COLUMNS, columns, strict=True)
+    }
+
+
+def _finish_row(outcome: Outcome, now: datetime) -> tuple[Any, ...]:
+    """Where an outcome takes its job, in the order of ``_FINISH_COLUMNS``."""
+    attempt_outcome, reason = _attempt_outcome(outcome)
+    state, uncounted, run_at, keep_error = _job_target(outcome, now)
+    result = outcome.result_json if state is JobState.SUCCEEDED else None
+    error = outcome.error
+
+    return (
+        outcome.job_id,
+        outcome.attempt,
+        state.value,
+        attempt_outcome.value,
+        reason,
+        uncounted,
+        run_at,
+        result,
+        keep_error,
+        error.type if error else None,
+        error.message if error else None,
+        error.traceback if error else None,
+    )
+
+
+def _attempt_outcome(outcome: Outcome) -> tuple[AttemptOutcome, str]:
+    """How the attempts table records an outcome, and the event's reason."""
+    timed_out = outcome.error is not None and outcome.error.timed_out
+
+    match outcome.kind:
+        case OutcomeKind.SUCCEEDED:
+            return AttemptOutcome.SUCCEEDED, "succeeded"
+        case OutcomeKind.FAILED | OutcomeKind.RETRY if timed_out:
+            return AttemptOutcome.TIMED_OUT, "timed out"
+        case OutcomeKind.FAILED:
+            return AttemptOutcome.FAILED, "failed"
+        case OutcomeKind.RETRY:
+            return AttemptOutcome.FAILED, "retry"
+        case OutcomeKind.SNOOZED:
+            return AttemptOutcome.SNOOZED, "snoozed"
+        case OutcomeKind.INTERRUPTED:
+            return AttemptOutcome.INTERRUPTED, "interrupted"
+
+    raise ConfigurationError(
+        f"Outcome.kind={outcome.kind!r} is not allowed; use an OutcomeKind"
+    )
+
+
+def _job_target(
+    outcome: Outcome, now: datetime
+) -> tuple[JobState, int, datetime | None, bool]:
+    """The job's new state, attempts to give back, new run_at, and whether
+    it keeps the error it had (a snooze or a shutdown is not a failure)."""
+    again = outcome.run_at or now
+
+    match outcome.kind:
+        case OutcomeKind.SUCCEEDED:
+            return JobState.SUCCEEDED, 0, None, False
+        case OutcomeKind.FAILED:
+            return JobState.FAILED, 0, None, False
+        case OutcomeKind.RETRY:
+            return JobState.QUEUED, 0, again, False
+        case _:
+            return JobState.QUEUED, 1, again, True
+
+
+def _lease_until(now: datetime, lease: float) -> datetime:
+    if lease <= 0:
+        raise ConfigurationError(
+            f"lease={lease!r} is not allowed; use a number of seconds above 0"
+        )
+    return now + timedelta(seconds=lease)
+
+
+# -- rows --------------------------------------------------------------------
+
+
+def _job_record(row: _Row) -> JobRecord:
+    values = list(row)
+    values[4] = JobState(values[4])
+    return JobRecord(*values)
+
+
+def _attempt_record(row: _Row) -> AttemptRecord:
+    values = list(row)
+    values[5] = _optional(AttemptOutcome, values[5])
+    return AttemptRecord(*values)
+
+
+def _optional(make: Callable[[str], _T], value: str | None) -> _T | None:
+    return None if value is None else make(value)
+
+
+def _one(row: _Row | None) -> Any:
+    """The single value of a one-row, one-column answer."""
+    assert row is not None
+    return row[0]
+
+
+# -- the URL -----------------------------------------------------------------
+
+
+def _split_url(url: str) -> tuple[str, dict[str, str]]:
+    """Split Conveyor's own query parameters from the libpq URL."""
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    own = {key: value for key, value in pairs if key in _OWN_PARAMETERS}
+    rest = [(key, value) for key, value in pairs if key not in _OWN_PARAMETERS]
+
+    query = urlencode(rest, quote_via=quote)
+    return urlunsplit(parts._replace(query=query)), own
+
+
+def _schema_from(own: dict[str, str]) -> str | None:
+    schema = own.get("schema")
+    if schema is None or _SCHEMA_NAME.fullmatch(schema):
+        return schema
+    raise ConfigurationError(
+        f"database URL parameter schema={schema!r} is not allowed; use a "
+        "lowercase name of letters, digits and _ (up to 63), not starting "
+        "with a digit"
+    )
+
+
+def _size_from(own: dict[str, str], name: str, default: int) -> int:
+    text = own.get(name)
+    if text is None:
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigurationError(
+            f"database URL parameter {name}={text!r} is not allowed; use a "
+            "whole number of connections"
+        ) from None
+
+
+def _check_sizes(min_size: int, max_size: int) -> None:
+    if min_size < 0:
+        raise ConfigurationError(
+            f"pool minimum size {min_size!r} is not allowed; use 0 or more"
+        )
+    if max_size < max(1, min_size):
+        raise ConfigurationError(
+            f"pool maximum size {max_size!r} is not allowed; use at least 1 "
+            f"and at least the minimum size ({min_size!r})"
+        )
