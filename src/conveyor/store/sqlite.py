@@ -101,8 +101,13 @@ class SQLiteStore(Store):
         if self._closed:
             raise StoreError("the store was closed")
         try:
+            # Each connection is used by one thread only; check_same_thread
+            # is off so that ``close`` may close them all from any thread.
             conn = sqlite3.connect(
-                self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
+                self.path,
+                isolation_level=None,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                check_same_thread=False,
             )
         except sqlite3.Error as error:
             raise StoreError(f"cannot open SQLite database {self.path!r}: {error}")
