@@ -96,6 +96,13 @@ def _worker_options(command: F) -> F:
             help="Seconds a job stays owned without a heartbeat.",
         ),
         click.option(
+            "--prune-after",
+            type=click.FloatRange(min=0),
+            default=7 * 24 * 3600.0,
+            show_default=True,
+            help="Seconds to keep final jobs before deleting them; 0 keeps them.",
+        ),
+        click.option(
             "--log-format", type=click.Choice(_logconfig.LOG_FORMATS), default="text"
         ),
         click.option(
@@ -124,6 +131,7 @@ def _run_worker(app: Conveyor, app_spec: str | None, **options: Any) -> None:
             heartbeat_interval=min(5.0, options["lease"] / 3),
             rescue_interval=min(10.0, options["lease"] / 2),
             dead_after=max(2 * options["lease"], 10.0),
+            prune_after=options["prune_after"] or None,
         )
     except ConfigurationError as error:
         raise UsageProblem(str(error))

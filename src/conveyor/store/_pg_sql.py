@@ -153,16 +153,16 @@ CLAIM_FROM_QUEUES = _CLAIM_TEMPLATE.format(
 
 HEARTBEAT = """
 UPDATE jobs
-SET lease_expires_at = %(lease_until)s
+SET lease_expires_at = %(lease_until)s, updated_at = %(now)s
 WHERE id = ANY(%(job_ids)s::bigint[])
   AND state = 'running'
   AND worker_id = %(worker_id)s
 RETURNING id
 """
 
-# The store works out each outcome's target in Python (state, attempt
-# outcome, reason, whether the attempt counts) and sends one array per
-# column. The guard in the UPDATE is the late-result rule; attempts and
+# The store works out each outcome's target in Python with the rules it
+# shares with SQLite (``_outcomes``) and sends one array per column. The
+# guard in the UPDATE is the late-result rule; attempts and
 # events are written for the accepted rows only, in the same statement.
 FINISH = """
 WITH reported AS (
@@ -181,7 +181,7 @@ finished AS (
     UPDATE jobs
     SET state = r.state,
         attempts = jobs.attempts - r.uncounted,
-        run_at = coalesce(r.run_at, jobs.run_at),
+        run_at = r.run_at,
         finished_at = CASE WHEN r.state IN ('succeeded', 'failed')
                            THEN %(now)s::timestamptz END,
         result = r.result,
@@ -237,13 +237,13 @@ rescued AS (
     UPDATE jobs
     SET state = CASE WHEN jobs.attempts >= jobs.max_attempts
                      THEN 'failed' ELSE 'queued' END,
-        run_at = CASE WHEN jobs.attempts >= jobs.max_attempts
-                      THEN jobs.run_at ELSE %(now)s END,
+        run_at = %(now)s,
         finished_at = CASE WHEN jobs.attempts >= jobs.max_attempts
                            THEN %(now)s::timestamptz END,
         error_type = 'LeaseExpired',
-        error_message = 'the lease held by worker '
-                        || quote_nullable(lapsed.worker_id) || ' lapsed',
+        error_message = 'the lease of worker '
+                        || coalesce(lapsed.worker_id, 'None')
+                        || ' lapsed before the attempt ended',
         traceback = NULL,
         worker_id = NULL,
         lease_expires_at = NULL,
@@ -352,13 +352,11 @@ SET host = excluded.host,
 """
 
 # A worker marked dead that beats again is alive after all (a long pause,
-# not a crash), so it is running again.
+# not a crash); one that stopped stays stopped.
 BEAT_WORKER = """
 UPDATE workers
-SET heartbeat_at = %(now)s,
-    running_jobs = %(running_jobs)s,
-    state = CASE WHEN state = 'dead' THEN 'running' ELSE state END
-WHERE id = %(worker_id)s
+SET heartbeat_at = %(now)s, running_jobs = %(running_jobs)s, state = 'running'
+WHERE id = %(worker_id)s AND state <> 'stopped'
 """
 
 STOP_WORKER = """

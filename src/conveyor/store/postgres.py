@@ -43,13 +43,13 @@ from ..records import (
     JobRecord,
     NewJob,
     Outcome,
-    OutcomeKind,
     Rescued,
     WorkerInfo,
 )
 from ..states import JobState
 from . import _pg_sql as q
 from ._migrations import migrations_for
+from ._outcomes import UNCOUNTED, attempt_outcome_of, event_reason_of, job_state_of
 from ._pg_listen import Listener
 from .base import Store
 
@@ -196,6 +196,7 @@ class PostgresStore(Store):
             "worker_id": worker_id,
             "job_ids": list(job_ids),
             "lease_until": _lease_until(now, lease),
+            "now": now,
         }
 
         rows = self._fetch("extend leases", q.HEARTBEAT, params)
@@ -448,74 +449,30 @@ def _finish_params(outcomes: Sequence[Outcome], now: datetime) -> dict[str, Any]
 
 
 def _finish_row(outcome: Outcome, now: datetime) -> tuple[Any, ...]:
-    """Where an outcome takes its job, in the order of ``_FINISH_COLUMNS``."""
-    attempt_outcome, reason = _attempt_outcome(outcome)
-    state, uncounted, run_at, keep_error = _job_target(outcome, now)
-    result = outcome.result_json if state is JobState.SUCCEEDED else None
+    """Where an outcome takes its job, in the order of ``_FINISH_COLUMNS``.
+
+    The rules are shared with the SQLite store (``_outcomes``); an outcome
+    without an error leaves the job's last error in place.
+    """
     error = outcome.error
 
     return (
         outcome.job_id,
         outcome.attempt,
-        state.value,
-        attempt_outcome.value,
-        reason,
-        uncounted,
-        run_at,
-        result,
-        keep_error,
+        job_state_of(outcome.kind).value,
+        attempt_outcome_of(outcome).value,
+        event_reason_of(outcome),
+        1 if outcome.kind in UNCOUNTED else 0,
+        outcome.run_at or now,
+        outcome.result_json,
+        error is None,
         error.type if error else None,
         error.message if error else None,
         error.traceback if error else None,
     )
 
 
-def _attempt_outcome(outcome: Outcome) -> tuple[AttemptOutcome, str]:
-    """How the attempts table records an outcome, and the event's reason."""
-    timed_out = outcome.error is not None and outcome.error.timed_out
-
-    match outcome.kind:
-        case OutcomeKind.SUCCEEDED:
-            return AttemptOutcome.SUCCEEDED, "succeeded"
-        case OutcomeKind.FAILED | OutcomeKind.RETRY if timed_out:
-            return AttemptOutcome.TIMED_OUT, "timed out"
-        case OutcomeKind.FAILED:
-            return AttemptOutcome.FAILED, "failed"
-        case OutcomeKind.RETRY:
-            return AttemptOutcome.FAILED, "retry"
-        case OutcomeKind.SNOOZED:
-            return AttemptOutcome.SNOOZED, "snoozed"
-        case OutcomeKind.INTERRUPTED:
-            return AttemptOutcome.INTERRUPTED, "interrupted"
-
-    raise ConfigurationError(
-        f"Outcome.kind={outcome.kind!r} is not allowed; use an OutcomeKind"
-    )
-
-
-def _job_target(
-    outcome: Outcome, now: datetime
-) -> tuple[JobState, int, datetime | None, bool]:
-    """The job's new state, attempts to give back, new run_at, and whether
-    it keeps the error it had (a snooze or a shutdown is not a failure)."""
-    again = outcome.run_at or now
-
-    match outcome.kind:
-        case OutcomeKind.SUCCEEDED:
-            return JobState.SUCCEEDED, 0, None, False
-        case OutcomeKind.FAILED:
-            return JobState.FAILED, 0, None, False
-        case OutcomeKind.RETRY:
-            return JobState.QUEUED, 0, again, False
-        case _:
-            return JobState.QUEUED, 1, again, True
-
-
 def _lease_until(now: datetime, lease: float) -> datetime:
-    if lease <= 0:
-        raise ConfigurationError(
-            f"lease={lease!r} is not allowed; use a number of seconds above 0"
-        )
     return now + timedelta(seconds=lease)
 
 

@@ -31,11 +31,26 @@ class WorkerSettings:
     grace: float = 30.0  # seconds running jobs get to finish at shutdown
     finish_batch: int = 500  # most outcomes written in one transaction
     dead_after: float = 60.0  # seconds without heartbeat before a worker is dead
+    # Final jobs are deleted this many seconds after they finished; None
+    # keeps them for ever. A week keeps recent history readable without
+    # letting the table grow without end.
+    prune_after: float | None = 7 * 24 * 3600.0
+    prune_interval: float = 60.0  # seconds between pruning sweeps
+    prune_batch: int = 1000  # jobs deleted per transaction
 
     def __post_init__(self) -> None:
         _positive("concurrency", self.concurrency, integer=True)
-        for name in ("lease", "heartbeat_interval", "rescue_interval", "poll_interval"):
+        for name in (
+            "lease",
+            "heartbeat_interval",
+            "rescue_interval",
+            "poll_interval",
+            "prune_interval",
+        ):
             _positive(name, getattr(self, name))
+        _positive("prune_batch", self.prune_batch, integer=True)
+        if self.prune_after is not None and self.prune_after < 0:
+            _refuse("prune_after", self.prune_after, "seconds >= 0, or None")
         if self.grace < 0:
             _refuse("grace", self.grace, "a number of seconds >= 0")
         if self.pool not in POOLS:

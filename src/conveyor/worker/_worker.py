@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from .._version import __version__
 from ..records import Outcome, OutcomeKind, WorkerInfo
-from . import _claimer, _heartbeat, _rescuer, _watchdog
+from . import _claimer, _heartbeat, _pruner, _rescuer, _watchdog
 from ._completer import Completer, Finished
 from ._faults import FaultBackoff
 from ._inflight import InFlight
@@ -91,6 +91,7 @@ class Worker:
             ("claimer", _claimer.run),
             ("heartbeat", _heartbeat.run),
             ("rescuer", _rescuer.run),
+            ("pruner", _pruner.run),
         ]
         if self.settings.pool == "thread":
             loops.append(("watchdog", _watchdog.run))
