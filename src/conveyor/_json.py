@@ -7,6 +7,7 @@ any process, any language and any person, and loading it runs no code.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,24 +16,31 @@ from .errors import SerializationError
 _SCALARS = (str, int, float, bool, type(None))
 
 
-def _find_bad(value: Any, path: str) -> tuple[str, Any] | None:
+def _find_bad(value: Any) -> tuple[str, Any] | None:
+    """Return the first value json.dumps would refuse or alter, with its path.
+
+    The path is only built on the way back up from a bad value, so a good
+    value costs one walk and no string formatting.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return "", value
     if isinstance(value, _SCALARS):
         return None
     if isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            found = _find_bad(item, f"{path}[{index}]")
+            found = _find_bad(item)
             if found:
-                return found
+                return f"[{index}]{found[0]}", found[1]
         return None
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
-                return f"{path} key {key!r}", key
-            found = _find_bad(item, f"{path}[{key!r}]")
+                return f" key {key!r}", key
+            found = _find_bad(item)
             if found:
-                return found
+                return f"[{key!r}]{found[0]}", found[1]
         return None
-    return path, value
+    return "", value
 
 
 def encode_call(
@@ -44,38 +52,54 @@ def encode_call(
     ('[1, 2]', '{}')
     """
     try:
-        return _dumps(list(args)), _dumps(dict(kwargs))
+        encoded = _dumps(list(args)), _dumps(dict(kwargs))
     except (TypeError, ValueError):
-        pass
+        encoded = None
 
+    # Checked even when dumps succeeded: it turns int keys into strings, so
+    # the task would be called with other arguments than were passed.
     for index, value in enumerate(args):
         _refuse_if_bad(task, value, f"argument {index}")
     for name, value in kwargs.items():
         _refuse_if_bad(task, value, f"argument {name!r}")
-    raise SerializationError(f"arguments of task {task!r} are not JSON")
+    if encoded is None:
+        raise SerializationError(f"arguments of task {task!r} are not JSON")
+    return encoded
 
 
 def _refuse_if_bad(task: str, value: Any, where: str) -> None:
-    found = _find_bad(value, where)
+    try:
+        found = _find_bad(value)
+    except RecursionError:
+        raise SerializationError(
+            f"{where} of task {task!r} contains itself, which is not JSON"
+        )
     if found is None:
         return
     path, bad = found
+    allowed = (
+        "pass a finite number"
+        if isinstance(bad, float)
+        else "pass str, int, float, bool, None, or lists and dicts (with str "
+        "keys) of those"
+    )
     raise SerializationError(
-        f"{path} of task {task!r} is a {type(bad).__name__} ({bad!r:.60}), "
-        "which is not JSON; pass str, int, float, bool, None, or lists and "
-        "dicts (with str keys) of those"
+        f"{where}{path} of task {task!r} is a {type(bad).__name__} ({bad!r:.60}), "
+        f"which is not JSON; {allowed}"
     )
 
 
 def encode_result(task: str, value: Any) -> str:
     """Encode a task's return value, or raise naming its type."""
     try:
-        return _dumps(value)
+        encoded = _dumps(value)
     except (TypeError, ValueError):
-        pass
+        encoded = None
 
     _refuse_if_bad(task, value, "the result")
-    raise SerializationError(f"the result of task {task!r} is not JSON")
+    if encoded is None:
+        raise SerializationError(f"the result of task {task!r} is not JSON")
+    return encoded
 
 
 def _dumps(value: Any) -> str:

@@ -137,7 +137,11 @@ class Conveyor:
             "max_attempts": max_attempts,
             "backoff": backoff or Exponential(),
             "timeout": timeout,
-            "retry_on": tuple(retry_on),
+            # A lone class (retry_on=ValueError) is left as it is, so that
+            # the task refuses it by name instead of tuple() failing here.
+            "retry_on": (
+                tuple(retry_on) if isinstance(retry_on, Iterable) else retry_on
+            ),
         }
         if fn is not None:
             return self._register(fn, options)
@@ -183,9 +187,13 @@ class Conveyor:
         return [Job(self.store, job_id) for job_id in ids]
 
     def _checked(self, call: Call) -> Call:
-        registered = self.tasks.get(call.task.name)
-        if registered is None or registered.fn is not call.task.fn:
-            self.get_task(call.task.name)
+        registered = self.get_task(call.task.name)
+        if registered.fn is not call.task.fn:
+            raise UnknownTaskError(
+                f"task {call.task.name!r} is registered here with "
+                f"{registered.fn!r}, not {call.task.fn!r}; enqueue it on the "
+                "app that registered it"
+            )
         return call
 
     def enqueue(self, name: str, *args: Any, **kwargs: Any) -> Job:

@@ -40,7 +40,7 @@ class Exponential:
         _require(self.base >= 0, "base", self.base, "a number of seconds >= 0")
         _require(self.factor >= 1, "factor", self.factor, "a number >= 1")
         _require(self.cap >= 0, "cap", self.cap, "a number of seconds >= 0")
-        _require(0 <= self.jitter <= 1, "jitter", self.jitter, "between 0 and 1")
+        _require(0 <= self.jitter <= 1, "jitter", self.jitter, "a fraction from 0 to 1")
 
     def __call__(self, attempt: int, rng: random.Random, /) -> float:
         exponent = min(max(attempt - 1, 0), 64)

@@ -54,10 +54,14 @@ def _common(command: F) -> F:
 def _app(app_spec: str | None, database_url: str | None) -> Conveyor:
     try:
         app = load_app(app_spec) if app_spec else Conveyor()
+        if database_url:
+            app.use_database(database_url)
+        # Opening the store reads the URL, so a URL Conveyor cannot use is
+        # reported as the usage mistake it is; a database that cannot be
+        # reached fails later, at run time.
+        app.store  # noqa: B018
     except ConfigurationError as error:
         raise UsageProblem(str(error))
-    if database_url:
-        app.use_database(database_url)
     return app
 
 

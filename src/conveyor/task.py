@@ -155,15 +155,15 @@ def _check_options(task: Task[Any, Any]) -> None:
         refuse("name", task.name, "use a non-empty string")
     if not isinstance(task.queue, str) or not task.queue:
         refuse("queue", task.queue, "use a non-empty string")
-    if not isinstance(task.priority, int) or task.priority not in PRIORITY_RANGE:
+    if not _is_int(task.priority) or task.priority not in PRIORITY_RANGE:
         refuse("priority", task.priority, "use an integer from -1000 to 1000")
-    if not isinstance(task.max_attempts, int) or task.max_attempts < 1:
+    if not _is_int(task.max_attempts) or task.max_attempts < 1:
         refuse("max_attempts", task.max_attempts, "use an integer of 1 or more")
-    if task.timeout is not None and not task.timeout > 0:
+    if task.timeout is not None and not (_is_number(task.timeout) and task.timeout > 0):
         refuse("timeout", task.timeout, "use a number of seconds above 0, or None")
     if not callable(task.backoff):
         refuse("backoff", task.backoff, "use Exponential(), Fixed(s) or a callable")
-    if not all(
+    if not isinstance(task.retry_on, tuple) or not all(
         isinstance(t, type) and issubclass(t, BaseException) for t in task.retry_on
     ):
         refuse("retry_on", task.retry_on, "use a tuple of exception classes")
@@ -171,3 +171,12 @@ def _check_options(task: Task[Any, Any]) -> None:
         task.run_after, datetime | timedelta
     ):
         refuse("run_after", task.run_after, "use a datetime or a timedelta")
+
+
+def _is_int(value: Any) -> bool:
+    # bool is an int subclass, but True is no priority or attempt count.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -19,6 +19,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from conveyor.errors import StoreError
 from conveyor.records import (
     AttemptOutcome,
     AttemptRecord,
@@ -59,7 +60,8 @@ BOOM = ErrorInfo(type="ValueError", message="boom", traceback="Traceback: boom")
 
 def enqueue_one(store: Store, now: datetime, task: str = "t", **fields: object) -> int:
     """Enqueue one job of ``task`` with the given ``NewJob`` fields; return its id."""
-    [job_id] = store.enqueue([NewJob(task=task, **fields)], now)  # type: ignore[arg-type]
+    new = NewJob(task=task, **fields)  # type: ignore[arg-type]
+    [job_id] = store.enqueue([new], now)
 
     return job_id
 
@@ -224,7 +226,7 @@ def test_migration_from_a_second_store_applies_nothing(
 def test_concurrent_migrations_apply_each_version_once(
     unmigrated_store: Store, store_factory: StoreFactory
 ) -> None:
-    stores = [unmigrated_store, *(store_factory() for _ in range(3))]
+    stores = [unmigrated_store, *(store_factory() for _ in range(7))]
     applied: list[list[int]] = []
 
     run_in_threads([lambda s=s: applied.append(s.migrate()) for s in stores])
@@ -244,7 +246,37 @@ def test_enqueue_returns_ids_in_order(store: Store, clock: Clock) -> None:
 
     assert len(ids) == 3
     assert ids == sorted(set(ids))
-    assert [store.get_job(i).task for i in ids] == ["a", "b", "c"]  # type: ignore[union-attr]
+    tasks = [store.get_job(i).task for i in ids]  # type: ignore[union-attr]
+    assert tasks == ["a", "b", "c"]
+
+
+def test_enqueue_of_a_large_batch_returns_each_id_for_its_own_job(
+    store: Store, clock: Clock
+) -> None:
+    jobs = [NewJob(task=f"t{n}", priority=n % 7) for n in range(500)]
+
+    ids = store.enqueue(jobs, clock.now)
+
+    tasks = {job.id: job.task for job in store.list_jobs(JobFilter(limit=1000))}
+    assert [tasks[job_id] for job_id in ids] == [f"t{n}" for n in range(500)]
+
+
+def test_enqueue_that_cannot_commit_raises_store_error(
+    unmigrated_store: Store, clock: Clock
+) -> None:
+    with pytest.raises(StoreError):
+        unmigrated_store.enqueue([NewJob(task="t")], clock.now)
+
+
+def test_enqueue_of_a_batch_with_a_bad_job_writes_none_of_it(
+    store: Store, clock: Clock
+) -> None:
+    jobs = [NewJob(task="good"), NewJob(task="bad", max_attempts=0)]
+
+    with pytest.raises(StoreError):
+        store.enqueue(jobs, clock.now)
+
+    assert store.count_jobs() == {}
 
 
 def test_enqueue_of_no_jobs_returns_no_ids_and_writes_nothing(
@@ -565,7 +597,8 @@ def test_concurrent_claims_never_share_a_job(
     every_claim = [job_id for got in claimed.values() for job_id in got]
     assert sorted(every_claim) == ids
     for name, got in claimed.items():
-        assert {store.get_job(i).worker_id for i in got} <= {name}  # type: ignore[union-attr]
+        holders = {store.get_job(i).worker_id for i in got}  # type: ignore[union-attr]
+        assert holders <= {name}
 
 
 # -- heartbeat ------------------------------------------------------------
@@ -938,6 +971,55 @@ def test_finish_accepts_several_outcomes_at_once_and_refuses_the_rest(
     assert states == [SUCCEEDED, RUNNING, FAILED]
 
 
+def test_finish_after_the_lease_lapsed_but_before_rescue_is_accepted(
+    store: Store, clock: Clock
+) -> None:
+    job_id = enqueue_one(store, clock.now)
+    job = claim_one(store, clock.now, worker="w1")
+
+    succeed(store, job, clock.advance(LEASE * 2))
+
+    assert store.rescue(clock.advance(1), actor="rescuer") == []
+    assert store.get_job(job_id).state == SUCCEEDED  # type: ignore[union-attr]
+
+
+def test_two_outcomes_for_one_attempt_in_one_call_are_accepted_once(
+    store: Store, clock: Clock
+) -> None:
+    job_id = enqueue_one(store, clock.now)
+    job = claim_one(store, clock.now)
+    outcomes = [
+        Outcome(job_id, job.attempt, OutcomeKind.SUCCEEDED, result_json="1"),
+        Outcome(job_id, job.attempt, OutcomeKind.FAILED, error=BOOM),
+    ]
+
+    accepted = store.finish("w1", outcomes, clock.advance(1))
+
+    assert accepted == [job_id]
+    [attempt] = store.list_attempts(job_id)
+    assert attempt.outcome is not None
+    assert [e.from_state for e in store.list_events(job_id)] == [None, QUEUED, RUNNING]
+
+
+def test_finish_after_a_snooze_closes_only_the_new_attempt(
+    store: Store, clock: Clock
+) -> None:
+    job_id = enqueue_one(store, clock.now)
+    first = claim_one(store, clock.now, worker="w1")
+    store.finish(
+        "w1", [Outcome(job_id, first.attempt, OutcomeKind.SNOOZED)], clock.advance(1)
+    )
+    again = claim_one(store, clock.advance(1), worker="w2")
+
+    succeed(store, again, clock.advance(1), worker="w2")
+
+    closed = [(a.attempt, a.worker_id, a.outcome) for a in store.list_attempts(job_id)]
+    assert closed == [
+        (1, "w1", AttemptOutcome.SNOOZED),
+        (1, "w2", AttemptOutcome.SUCCEEDED),
+    ]
+
+
 def test_finish_of_no_outcomes_accepts_nothing(store: Store, clock: Clock) -> None:
     assert store.finish("w1", [], clock.now) == []
 
@@ -1184,6 +1266,26 @@ def test_after_rescue_only_the_new_claimer_can_finish(
     ]
 
 
+def test_rescue_after_a_snooze_closes_only_the_lost_attempt(
+    store: Store, clock: Clock
+) -> None:
+    job_id = enqueue_one(store, clock.now)
+    first = claim_one(store, clock.now, worker="w1")
+    store.finish(
+        "w1", [Outcome(job_id, first.attempt, OutcomeKind.SNOOZED)], clock.advance(1)
+    )
+    claim_one(store, clock.now, worker="w2")
+
+    rescued = store.rescue(clock.advance(LEASE + 1), actor="rescuer")
+
+    assert rescued == [Rescued(job_id=job_id, attempt=1, worker_id="w2", state=QUEUED)]
+    closed = [(a.attempt, a.worker_id, a.outcome) for a in store.list_attempts(job_id)]
+    assert closed == [
+        (1, "w1", AttemptOutcome.SNOOZED),
+        (1, "w2", AttemptOutcome.LOST),
+    ]
+
+
 # -- reading --------------------------------------------------------------
 
 
@@ -1203,8 +1305,8 @@ def test_times_read_back_are_aware_utc(store: Store, clock: Clock) -> None:
     assert [t.utcoffset() if t else None for t in times] == [timedelta(0)] * len(times)
 
 
-def test_times_keep_their_milliseconds(store: Store, clock: Clock) -> None:
-    run_at = clock.after(1.25)
+def test_times_keep_their_microseconds(store: Store, clock: Clock) -> None:
+    run_at = clock.after(1.123457)
 
     job_id = enqueue_one(store, clock.now, run_at=run_at)
 

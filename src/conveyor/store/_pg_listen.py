@@ -25,9 +25,7 @@ import threading
 from typing import Any
 
 import psycopg
-from psycopg import pq
-
-from ._pg_sql import CHANNEL
+from psycopg import pq, sql
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +49,15 @@ KEEPALIVES: dict[str, Any] = {
 
 
 class Listener:
-    """Counts ``NOTIFY conveyor_jobs`` hints; ``wait`` blocks until one comes.
+    """Counts the hints on ``channel``; ``wait`` blocks until one comes.
 
     The thread and its connection start on the first ``wait``, so a store
     that never waits (a CLI command, the web layer) never opens them.
     """
 
-    def __init__(self, conninfo: str, **connect_kwargs: Any) -> None:
+    def __init__(self, conninfo: str, channel: str, **connect_kwargs: Any) -> None:
         self._conninfo = conninfo
+        self._listen_sql = sql.SQL("LISTEN {}").format(sql.Identifier(channel))
         self._connect_kwargs = {**KEEPALIVES, **connect_kwargs}
         self._cond = threading.Condition()
         self._hints = 0
@@ -135,7 +134,7 @@ class Listener:
             return None
 
         try:
-            conn.execute(f"LISTEN {CHANNEL}", prepare=False)
+            conn.execute(self._listen_sql, prepare=False)
         except psycopg.Error as exc:
             conn.close()
             self._report_broken(exc)

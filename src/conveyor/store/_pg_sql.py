@@ -13,8 +13,17 @@ SQLite locks the whole file, and it can do several writes in one statement.
 
 from __future__ import annotations
 
-#: The channel ``enqueue`` and ``rescue`` notify; the payload is a queue name.
+#: The channel ``enqueue`` and ``rescue`` notify, with a queue name as the
+#: payload. A store in a schema of its own (``?schema=NAME``) uses
+#: ``conveyor_jobs_NAME``, so tenants sharing a database never wake each
+#: other; the statements take the channel as ``%(channel)s``.
 CHANNEL = "conveyor_jobs"
+
+
+def channel_for(schema: str | None) -> str:
+    """The channel hints travel on for tables in ``schema``."""
+    return CHANNEL if schema is None else f"{CHANNEL}_{schema}"
+
 
 # -- sessions and migrations ---------------------------------------------
 
@@ -92,7 +101,7 @@ events AS (
     FROM inserted
 ),
 hints AS (
-    SELECT pg_notify('conveyor_jobs', queue)
+    SELECT pg_notify(%(channel)s, queue)
     FROM (SELECT DISTINCT queue FROM input) AS queues
 )
 SELECT id
@@ -162,8 +171,8 @@ RETURNING id
 
 # The store works out each outcome's target in Python with the rules it
 # shares with SQLite (``_outcomes``) and sends one array per column. The
-# guard in the UPDATE is the late-result rule; attempts and
-# events are written for the accepted rows only, in the same statement.
+# guard in the UPDATE is the late-result rule; attempts and events are
+# written for the accepted rows only, in the same statement.
 FINISH = """
 WITH reported AS (
     SELECT *
@@ -268,7 +277,7 @@ events AS (
     FROM rescued
 ),
 hints AS (
-    SELECT pg_notify('conveyor_jobs', queue)
+    SELECT pg_notify(%(channel)s, queue)
     FROM (SELECT DISTINCT queue FROM rescued WHERE state = 'queued') AS queues
 )
 SELECT id, attempts, worker_id, state

@@ -9,6 +9,10 @@ Rules every implementation keeps:
 - Each operation is one transaction: it happens whole or not at all.
 - Time is passed in (``now``), never read from the clock, so tests move it.
 - Every change of a job's state writes an event (from, to, reason, actor).
+  The reasons are fixed words a reader can filter on: ``enqueued``,
+  ``claimed``, ``succeeded``, ``failed``, ``retry``, ``timed out``,
+  ``snoozed``, ``interrupted`` and ``lease lapsed``.
+- Finishing or rescuing a job clears its ``worker_id`` and lease.
 - A state change names, in its SQL, the states it may leave (see
   ``conveyor.states``), so a concurrent change can never be overwritten.
 """

@@ -70,7 +70,9 @@ PREPARE_THRESHOLD = 0
 APPLICATION_NAME = "conveyor"
 
 _OWN_PARAMETERS = ("schema", "pool_min", "pool_max")
-_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+# Short enough that the notify channel (conveyor_jobs_NAME) stays within
+# PostgreSQL's 63-byte limit on names.
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,48}")
 _Row = tuple[Any, ...]
 _T = TypeVar("_T")
 
@@ -113,7 +115,10 @@ class PostgresStore(Store):
             name="conveyor",
             open=True,
         )
-        self._listener = Listener(conninfo, application_name=f"{app_name} listen")
+        self._channel = q.channel_for(self._schema)
+        self._listener = Listener(
+            conninfo, self._channel, application_name=f"{app_name} listen"
+        )
 
     # -- schema -----------------------------------------------------------
 
@@ -157,6 +162,7 @@ class PostgresStore(Store):
         if not jobs:
             return []
         params = _enqueue_params(jobs, now, actor)
+        params["channel"] = self._channel
 
         if connection is not None:
             return self._enqueue_on(connection, params)
@@ -216,7 +222,12 @@ class PostgresStore(Store):
     def rescue(self, now: datetime, *, actor: str, limit: int = 500) -> list[Rescued]:
         if limit < 1:
             return []
-        params = {"now": now, "actor": actor, "limit": limit}
+        params = {
+            "now": now,
+            "actor": actor,
+            "limit": limit,
+            "channel": self._channel,
+        }
 
         rows = self._fetch("rescue lapsed jobs", q.RESCUE, params)
         return [
@@ -521,7 +532,7 @@ def _schema_from(own: dict[str, str]) -> str | None:
         return schema
     raise ConfigurationError(
         f"database URL parameter schema={schema!r} is not allowed; use a "
-        "lowercase name of letters, digits and _ (up to 63), not starting "
+        "lowercase name of letters, digits and _ (up to 49), not starting "
         "with a digit"
     )
 

@@ -112,10 +112,14 @@ class SQLiteStore(Store):
         except sqlite3.Error as error:
             raise StoreError(f"cannot open SQLite database {self.path!r}: {error}")
 
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-        conn.execute("PRAGMA foreign_keys = ON")
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            _switch_to_wal(conn)
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as error:
+            conn.close()
+            raise StoreError(f"cannot set up SQLite database {self.path!r}: {error}")
         with self._lock:
             self._connections.append(conn)
         return conn
@@ -520,6 +524,24 @@ class SQLiteStore(Store):
                 )
             conn.executemany("DELETE FROM jobs WHERE id = ?", [(i,) for i in ids])
         return len(ids)
+
+
+def _switch_to_wal(conn: sqlite3.Connection) -> None:
+    """Turn on WAL mode, waiting out other processes doing the same.
+
+    The switch needs a moment of exclusive access and SQLite does not apply
+    the busy timeout to it, so a fresh file opened by several processes at
+    once answers "database is locked" to all but one; the others retry.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _statements(script: str) -> Iterator[str]:

@@ -78,6 +78,16 @@ class Pool:
             if slot is not None:
                 slot.stop()
 
+    def kill_children(self) -> None:
+        """SIGKILL every child process now, without waiting: for an exit at once.
+
+        A child left running after its worker exits would run on a job that
+        another worker rescues and runs again.
+        """
+        for slot in self._slots:
+            if slot is not None:
+                slot.kill_at_once()
+
     def _serve(self, slot: _ProcessSlot | None) -> None:
         while (entry := self._handoff.get()) is not None:
             if slot is None:
@@ -152,6 +162,11 @@ class _ProcessSlot:
     def stop(self) -> None:
         self._stopped = True
         self.kill()
+
+    def kill_at_once(self) -> None:
+        process = self._process
+        if process is not None:
+            process.kill()
 
     def kill(self) -> None:
         if self._process is None:

@@ -168,6 +168,7 @@ class Worker:
         name = signal.Signals(number).name
         if self._stop_requested.is_set():
             logger.warning("Second %s: exiting now; running jobs will be rescued", name)
+            self.pool.kill_children()
             logging.shutdown()
             os._exit(1)
         logger.info("Received %s: shutting down gracefully (again to exit now)", name)
