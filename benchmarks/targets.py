@@ -143,3 +143,7 @@ def scratch_directory() -> Iterator[Path]:
         yield directory
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+#: Either kind of store under test.
+Target = SQLiteTarget | PostgresTarget

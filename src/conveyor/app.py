@@ -13,7 +13,7 @@ from . import _runner
 from .backoff import Backoff, Exponential
 from .errors import ConfigurationError, UnknownTaskError
 from .job import Job
-from .records import OutcomeKind
+from .records import Outcome, OutcomeKind
 from .store import DEFAULT_URL, Store, open_store
 from .task import Call, Task
 
@@ -148,7 +148,9 @@ class Conveyor:
         return lambda inner: self._register(inner, options)
 
     def _register(self, fn: Callable[P, R], options: dict[str, Any]) -> Task[P, R]:
-        name = options["name"] or f"{fn.__module__}.{fn.__qualname__}"
+        name = options["name"]
+        if name is None:
+            name = f"{fn.__module__}.{fn.__qualname__}"
         task = Task(fn, self, **{**options, "name": name})
 
         existing = self.tasks.get(name)
@@ -171,7 +173,7 @@ class Conveyor:
     # -- jobs -------------------------------------------------------------
 
     def enqueue_many(
-        self, calls: Iterable[Call], *, connection: Any = None
+        self, calls: Iterable[Call], *, connection: Any = None, actor: str = "api"
     ) -> list[Job]:
         """Store many jobs in one transaction; return them in order.
 
@@ -179,10 +181,11 @@ class Conveyor:
 
         With ``connection`` (PostgreSQL only), the jobs are written inside
         the caller's open transaction and exist only if it commits.
+        ``actor`` is recorded as who enqueued them.
         """
         now = self.clock()
         rows = [self._checked(call).to_new_job(now) for call in calls]
-        ids = self.store.enqueue(rows, now, connection=connection)
+        ids = self.store.enqueue(rows, now, actor=actor, connection=connection)
 
         return [Job(self.store, job_id) for job_id in ids]
 
@@ -215,22 +218,33 @@ class Conveyor:
         """Run due jobs here, one at a time, until none is left; for tests.
 
         Retries whose back-off has not passed yet, and scheduled jobs, are
-        left queued. Task timeouts are not enforced here.
+        left queued; a job that snoozes runs at most once per drain. Task
+        timeouts are not enforced here.
 
         >>> app.drain()  # doctest: +SKIP
         DrainReport(succeeded=3, failed=0, retried=0, snoozed=0)
         """
         counts = dict.fromkeys(OutcomeKind, 0)
         worker_id = f"drain-{os.getpid()}"
+        snoozed: set[int] = set()
 
         while max_jobs is None or sum(counts.values()) < max_jobs:
             claimed = self.store.claim(worker_id, queues, 1, 3600.0, self.clock())
             if not claimed:
                 break
-            call = _runner.run_call(self, claimed[0])
-            outcome = _runner.decide(self, claimed[0], call, self.clock(), self.rng)
+            job = claimed[0]
+            if job.id in snoozed:
+                # A job that snoozes into the past would be claimed for ever:
+                # put it back uncounted and end the drain.
+                back = Outcome(job.id, job.attempt, OutcomeKind.INTERRUPTED)
+                self.store.finish(worker_id, [back], self.clock())
+                break
+            call = _runner.run_call(self, job)
+            outcome = _runner.decide(self, job, call, self.clock(), self.rng)
             self.store.finish(worker_id, [outcome], self.clock())
             counts[outcome.kind] += 1
+            if outcome.kind is OutcomeKind.SNOOZED:
+                snoozed.add(job.id)
 
         return DrainReport(
             counts[OutcomeKind.SUCCEEDED],

@@ -8,6 +8,7 @@ two; a plain ``lambda attempt, rng: 10 * attempt`` works too.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -37,10 +38,10 @@ class Exponential:
     jitter: float = 0.25
 
     def __post_init__(self) -> None:
-        _require(self.base >= 0, "base", self.base, "a number of seconds >= 0")
-        _require(self.factor >= 1, "factor", self.factor, "a number >= 1")
-        _require(self.cap >= 0, "cap", self.cap, "a number of seconds >= 0")
-        _require(0 <= self.jitter <= 1, "jitter", self.jitter, "a fraction from 0 to 1")
+        _require(lambda v: v >= 0, "base", self.base, "a number of seconds >= 0")
+        _require(lambda v: v >= 1, "factor", self.factor, "a number >= 1")
+        _require(lambda v: v >= 0, "cap", self.cap, "a number of seconds >= 0")
+        _require(lambda v: 0 <= v <= 1, "jitter", self.jitter, "a fraction from 0 to 1")
 
     def __call__(self, attempt: int, rng: random.Random, /) -> float:
         exponent = min(max(attempt - 1, 0), 64)
@@ -60,14 +61,19 @@ class Fixed:
     seconds: float
 
     def __post_init__(self) -> None:
-        _require(self.seconds >= 0, "seconds", self.seconds, "a number >= 0")
+        _require(lambda v: v >= 0, "seconds", self.seconds, "a number >= 0")
 
     def __call__(self, attempt: int, rng: random.Random, /) -> float:
         return float(self.seconds)
 
 
-def _require(ok: bool, name: str, value: float, allowed: str) -> None:
-    if not ok:
+def _require(
+    ok: Callable[[float], bool], name: str, value: float, allowed: str
+) -> None:
+    # A value that is no number is refused by name too, rather than left to
+    # fail in the comparison with a bare TypeError.
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not (is_number and ok(value)):
         raise ConfigurationError(
             f"back-off {name}={value!r} is not allowed; use {allowed}"
         )

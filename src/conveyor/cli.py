@@ -243,7 +243,8 @@ def enqueue(
             priority=priority,
             run_after=None if delay is None else timedelta(seconds=delay),
         )
-        job = chosen.enqueue(*args, **kwargs).refresh()
+        job = app.enqueue_many([chosen.call(*args, **kwargs)], actor="cli")[0]
+        job.refresh()
     except (UnknownTaskError, SerializationError, ConfigurationError) as error:
         raise UsageProblem(str(error))
 

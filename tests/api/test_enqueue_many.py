@@ -73,7 +73,8 @@ def test_enqueue_many_of_nothing_writes_nothing(app: Conveyor) -> None:
 def test_one_argument_that_is_not_json_writes_none_of_the_jobs(
     app: Conveyor, add: Task[[int, int], int]
 ) -> None:
-    calls = [add.call(1, 2), add.call(3, 4), add.call(5, b"6")]  # type: ignore[arg-type]
+    bad = add.call(5, b"6")  # type: ignore[arg-type]
+    calls = [add.call(1, 2), add.call(3, 4), bad]
 
     with pytest.raises(SerializationError) as raised:
         app.enqueue_many(calls)
@@ -88,7 +89,10 @@ def test_one_argument_that_is_not_json_writes_none_of_the_jobs(
 def test_one_call_of_an_unregistered_task_writes_none_of_the_jobs(
     app: Conveyor, add: Task[[int, int], int]
 ) -> None:
-    stranger = Conveyor(app.database_url).task(name="api.stranger")(print)
+    other = Conveyor(app.database_url)
+
+    @other.task(name="api.stranger")
+    def stranger(greeting: str) -> None: ...
 
     with pytest.raises(UnknownTaskError):
         app.enqueue_many([add.call(1, 2), stranger.call("hello")])

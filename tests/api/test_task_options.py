@@ -69,6 +69,16 @@ def test_bad_option_is_refused_by_name_with_the_allowed_range(
     assert app.tasks == {}
 
 
+def test_an_empty_name_is_refused_rather_than_replaced(app: Conveyor) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        app.task(name="")(module_level_task)
+
+    assert str(raised.value) == (
+        "task '': name='' is not allowed; use a non-empty string"
+    )
+    assert app.tasks == {}
+
+
 def test_options_at_the_edges_of_their_ranges_are_accepted(app: Conveyor) -> None:
     low = app.task(name="api.low", priority=-1000, max_attempts=1, timeout=0.001)(
         module_level_task

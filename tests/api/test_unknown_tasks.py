@@ -59,7 +59,7 @@ def test_enqueue_by_known_name_runs_that_task(app: Conveyor) -> None:
 
 
 def test_stored_job_of_an_unknown_task_fails_on_drain_without_retry(
-    tmp_path: Path, app: Conveyor
+    app: Conveyor,
 ) -> None:
     producer = Conveyor(app.database_url)
 
@@ -87,7 +87,7 @@ def test_stored_job_of_an_unknown_task_fails_on_drain_without_retry(
 
 
 def test_enqueue_many_refuses_a_task_this_app_did_not_register(
-    tmp_path: Path, app: Conveyor
+    app: Conveyor,
 ) -> None:
     other = Conveyor(app.database_url)
 
@@ -102,7 +102,7 @@ def test_enqueue_many_refuses_a_task_this_app_did_not_register(
 
 
 def test_enqueue_many_refuses_another_apps_task_of_the_same_name(
-    tmp_path: Path, app: Conveyor
+    app: Conveyor,
 ) -> None:
     other = Conveyor(app.database_url)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -57,6 +58,11 @@ POLL_INTERVAL = 0.05
 #: How long a test waits for something that takes a second or two. Generous:
 #: it bounds a failure on a loaded machine, it does not measure speed.
 PATIENCE = 30.0
+
+#: What a worker logs when it lets go of an attempt's result.
+_DROPPED = re.compile(
+    r"(?:Lost the lease on job|Result of job) (?P<job>\d+) attempt (?P<attempt>\d+)"
+)
 
 #: How long teardown waits for a killed worker process to be reaped.
 REAP_WAIT = 10.0
@@ -190,14 +196,13 @@ class ChaosDatabase:
         )
         return int(rows[0][0])
 
-    def worker_sessions(self) -> int:
-        """How many server sessions this test's workers hold right now."""
+    def listening_workers(self) -> int:
+        """How many of this test's workers hold a LISTEN session right now."""
         rows = _run_on(
             self.server,
             "SELECT count(*) FROM pg_stat_activity "
             "WHERE datname = current_database() "
-            "AND (application_name = %(name)s "
-            "     OR application_name = %(name)s || ' listen')",
+            "AND application_name = %(name)s || ' listen'",
             name=self.application_name,
         )
         return int(rows[0][0])
@@ -286,6 +291,13 @@ class WorkerProcess:
         """Everything the process wrote to stdout and stderr so far."""
         return self.log_path.read_text(errors="replace")
 
+    def dropped_results(self) -> set[tuple[int, int]]:
+        """``(job_id, attempt)`` of every result the worker logged it let go of."""
+        return {
+            (int(found["job"]), int(found["attempt"]))
+            for found in _DROPPED.finditer(self.log())
+        }
+
     def kill_session(self) -> None:
         """SIGKILL every process of the worker's session, then reap the worker."""
         with contextlib.suppress(ProcessLookupError):
@@ -367,6 +379,27 @@ def fleet(chaos_db: ChaosDatabase, ledger: Ledger, tmp_path: Path) -> Iterator[F
         log = process.log()
         print(f"--- worker {process.pid} exit {process.popen.returncode} ---")
         print(log[-4000:])
+
+
+def accepted_but_said_dropped(
+    database: ChaosDatabase, processes: list[WorkerProcess]
+) -> set[tuple[int, int, int]]:
+    """``(pid, job_id, attempt)`` of every result a worker logged it let go of
+    although the store accepted it from that very worker; empty when none."""
+    accepted = {
+        (job_id, attempt): worker_id
+        for job_id, attempt, worker_id in database.query(
+            "SELECT job_id, attempt, worker_id FROM job_attempts "
+            "WHERE outcome = 'succeeded'"
+        )
+    }
+
+    return {
+        (process.pid, job_id, attempt)
+        for process in processes
+        for job_id, attempt in process.dropped_results()
+        if f":{process.pid}:" in accepted.get((job_id, attempt), "")
+    }
 
 
 def wait_until_registered(store: Store, process: WorkerProcess) -> None:

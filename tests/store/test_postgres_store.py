@@ -80,9 +80,12 @@ class Database:
         return psycopg.connect(self.server, autocommit=True)
 
     def close(self) -> None:
-        for store in reversed(self.stores):
-            store.close()
-        _pg.drop_schema(self.server, self.schema)
+        """Close every store opened here, then drop the schema."""
+        try:
+            for store in reversed(self.stores):
+                store.close()
+        finally:
+            _pg.drop_schema(self.server, self.schema)
 
 
 @pytest.fixture

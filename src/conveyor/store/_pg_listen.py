@@ -121,8 +121,10 @@ class Listener:
                 continue
 
             delay = RECONNECT_DELAY_FIRST
-            with conn:
+            try:
                 self._listen(conn)
+            finally:
+                conn.close()
 
     def _connect(self) -> psycopg.Connection[Any] | None:
         try:
@@ -150,7 +152,7 @@ class Listener:
         while not self._closed:
             try:
                 notified = self._read(conn.pgconn)
-            except psycopg.OperationalError as exc:
+            except (psycopg.OperationalError, OSError) as exc:
                 self._report_broken(exc)
                 return
 
@@ -177,7 +179,7 @@ class Listener:
         if not self._closed:
             select.select([self._stop_r], [], [], delay)
 
-    def _report_broken(self, exc: psycopg.Error) -> None:
+    def _report_broken(self, exc: Exception) -> None:
         if self._broken or self._closed:
             logger.debug("Still cannot listen for new jobs: %s", exc)
             return

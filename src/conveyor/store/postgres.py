@@ -31,7 +31,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import tuple_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..errors import ConfigurationError, MigrationError, StoreError
 from ..records import (
@@ -58,6 +58,9 @@ logger = logging.getLogger(__name__)
 #: Seconds an operation waits for a free pooled connection (or for the
 #: server to accept a new one) before failing with ``StoreError``.
 POOL_TIMEOUT = 10.0
+
+#: Seconds the one connection made to learn why the pool lent none may take.
+PROBE_TIMEOUT = 3
 
 #: The advisory lock ``migrate`` holds: "conveyor" spelt in ASCII hex.
 MIGRATION_LOCK_KEY = 0x636F6E7665796F72
@@ -91,31 +94,20 @@ class PostgresStore(Store):
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
         conninfo, own = _split_url(url)
+        self._conninfo = conninfo
         self._schema = _schema_from(own)
         min_size = _size_from(own, "pool_min", min_size)
         max_size = _size_from(own, "pool_max", max_size)
         _check_sizes(min_size, max_size)
+        app_name = _application_name(conninfo)
+        self._app_name = app_name
+        self._max_size = max_size
 
-        names = conninfo_to_dict(conninfo)
-        app_name = names.get("application_name") or APPLICATION_NAME
         prefix = "" if self._schema is None else f'"{self._schema}".'
         self._enqueue_sql = q.ENQUEUE_TEMPLATE.format(schema=prefix)
-
-        self._pool: ConnectionPool[psycopg.Connection[_Row]] = ConnectionPool(
-            conninfo,
-            min_size=min_size,
-            max_size=max_size,
-            kwargs={
-                "prepare_threshold": PREPARE_THRESHOLD,
-                "application_name": app_name,
-            },
-            configure=self._configure,
-            check=ConnectionPool.check_connection,
-            timeout=POOL_TIMEOUT,
-            name="conveyor",
-            open=True,
-        )
         self._channel = q.channel_for(self._schema)
+
+        self._pool = self._open_pool(conninfo, app_name, min_size, max_size)
         self._listener = Listener(
             conninfo, self._channel, application_name=f"{app_name} listen"
         )
@@ -247,7 +239,7 @@ class PostgresStore(Store):
                 f"JobFilter.limit={where.limit!r} is not allowed; use 1 or more"
             )
         params = {
-            "state": where.state,
+            "state": None if where.state is None else where.state.value,
             "queue": where.queue,
             "task": where.task,
             "before_id": where.before_id,
@@ -347,8 +339,35 @@ class PostgresStore(Store):
         self, action: str, error: type[StoreError] = StoreError
     ) -> Iterator[psycopg.Connection[_Row]]:
         """Lend a pooled connection for one transaction, committed on exit."""
-        with _store_errors(action, error), self._pool.connection() as conn:
-            yield conn
+        with _store_errors(action, error):
+            try:
+                with self._pool.connection() as conn:
+                    yield conn
+            except PoolTimeout as exc:
+                raise error(f"cannot {action}: {self._why_none_lent()}") from exc
+
+    def _why_none_lent(self) -> str:
+        """Why the pool lent no connection in time, found with one connection.
+
+        The pool's own error says only that it waited; the server's refusal
+        (refused, unknown host, bad password) is what the reader needs.
+        """
+        try:
+            probe = psycopg.Connection.connect(
+                self._conninfo,
+                connect_timeout=PROBE_TIMEOUT,
+                application_name=f"{self._app_name} probe",
+            )
+        except psycopg.Error as exc:
+            reason = " ".join(str(exc).split())
+            return f"PostgreSQL accepted no connection in {POOL_TIMEOUT:g} s: {reason}"
+
+        probe.close()
+        return (
+            f"every pooled connection stayed busy for {POOL_TIMEOUT:g} s "
+            f"(pool_max={self._max_size}); raise pool_max or make transactions "
+            "shorter"
+        )
 
     def _fetch(self, action: str, query: str, params: dict[str, Any]) -> list[_Row]:
         with self._transaction(action) as conn:
@@ -372,6 +391,25 @@ class PostgresStore(Store):
         ):
             rows = cursor.execute(self._enqueue_sql, params).fetchall()
         return [row[0] for row in rows]
+
+    def _open_pool(
+        self, conninfo: str, app_name: str, min_size: int, max_size: int
+    ) -> ConnectionPool[psycopg.Connection[_Row]]:
+        """Open the pool; its connections are made in the background."""
+        return ConnectionPool(
+            conninfo,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={
+                "prepare_threshold": PREPARE_THRESHOLD,
+                "application_name": app_name,
+            },
+            configure=self._configure,
+            check=ConnectionPool.check_connection,
+            timeout=POOL_TIMEOUT,
+            name="conveyor",
+            open=True,
+        )
 
     def _configure(self, conn: psycopg.Connection[_Row]) -> None:
         """Set a new pooled connection's time zone and search_path."""
@@ -524,6 +562,19 @@ def _split_url(url: str) -> tuple[str, dict[str, str]]:
 
     query = urlencode(rest, quote_via=quote)
     return urlunsplit(parts._replace(query=query)), own
+
+
+def _application_name(conninfo: str) -> str:
+    """The URL's ``application_name``, or Conveyor's own."""
+    try:
+        names = conninfo_to_dict(conninfo)
+    except psycopg.Error as exc:
+        raise ConfigurationError(
+            f"the PostgreSQL database URL is not valid ({str(exc).strip()}); use "
+            "postgresql://user@host:port/dbname"
+        ) from exc
+
+    return str(names.get("application_name") or APPLICATION_NAME)
 
 
 def _schema_from(own: dict[str, str]) -> str | None:

@@ -6,26 +6,23 @@ so it works the same under ``fork``, ``forkserver`` and ``spawn``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
-import time
 from multiprocessing.connection import Connection
 
 from .. import _runner
 from ..loading import load_app
 
-#: How often a child looks whether its parent still lives, in seconds.
-ORPHAN_CHECK_INTERVAL = 0.2
 
-
-def main(app_spec: str, conn: Connection) -> None:
-    """Serve jobs from ``conn`` until the parent closes it."""
+def main(app_spec: str, conn: Connection, lifeline: Connection) -> None:
+    """Serve jobs from ``conn`` until the parent closes it or dies."""
     # The parent decides when a child stops; a Ctrl-C reaching the whole
     # process group must not kill jobs in the middle.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _exit_when_orphaned(os.getppid())
+    _exit_with_parent(lifeline)
     app = load_app(app_spec)
 
     while True:
@@ -36,18 +33,20 @@ def main(app_spec: str, conn: Connection) -> None:
         conn.send(_runner.run_call(app, job))
 
 
-def _exit_when_orphaned(parent: int) -> None:
-    """End this process soon after its parent dies, even mid-job.
+def _exit_with_parent(lifeline: Connection) -> None:
+    """End this process as soon as the worker dies, even in the middle of a job.
 
     A worker killed outright (SIGKILL, the OOM killer) cannot stop its
-    children; one left running would carry on with a job that another
-    worker rescues and runs again. The parent is the worker itself, or the
-    forkserver, which exits as soon as the worker does.
+    children, and one left running would carry on with a job that another
+    worker rescues and runs again. Nothing is ever written on ``lifeline``;
+    it reaches end-of-file when the last process holding its write end, the
+    worker, is gone. (A child made by ``fork`` would hold that end too; the
+    pool starts its children from a forkserver, which does not.)
     """
 
     def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(ORPHAN_CHECK_INTERVAL)
+        with contextlib.suppress(EOFError, OSError):
+            lifeline.recv_bytes()
         os._exit(1)
 
-    threading.Thread(target=watch, name="conveyor-orphan-watch", daemon=True).start()
+    threading.Thread(target=watch, name="conveyor-lifeline", daemon=True).start()

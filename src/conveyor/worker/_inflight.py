@@ -71,13 +71,17 @@ class InFlight:
             return not entry.abandoned
 
     def abandon(self, entry: Running) -> bool:
-        """Stop tracking an attempt whose slot stays busy; True if it was live."""
+        """Stop tracking an attempt whose slot stays busy; True if it was live.
+
+        An attempt that already ended (its result is on its way to the
+        store) is not live: callers act on a snapshot, and must not report
+        a second outcome for it or say its result will be dropped.
+        """
         with self._changed:
-            if entry.abandoned:
+            if entry.abandoned or self._running.get(entry.job.id) is not entry:
                 return False
             entry.abandoned = True
-            if self._running.get(entry.job.id) is entry:
-                del self._running[entry.job.id]
+            del self._running[entry.job.id]
             self._changed.notify_all()
             return True
 

@@ -78,16 +78,6 @@ class Pool:
             if slot is not None:
                 slot.stop()
 
-    def kill_children(self) -> None:
-        """SIGKILL every child process now, without waiting: for an exit at once.
-
-        A child left running after its worker exits would run on a job that
-        another worker rescues and runs again.
-        """
-        for slot in self._slots:
-            if slot is not None:
-                slot.kill_at_once()
-
     def _serve(self, slot: _ProcessSlot | None) -> None:
         while (entry := self._handoff.get()) is not None:
             if slot is None:
@@ -110,26 +100,36 @@ class _ProcessSlot:
         self._process: Any = None
         self._conn: Connection | None = None
         self._stopped = False
+        # The slot's thread replaces a dead or timed-out child while the
+        # stopping thread may be killing it: one kills, the other finds none.
+        self._lock = threading.Lock()
+        # Only this process holds the lifeline's write end, and never writes:
+        # however the worker dies, its children read end-of-file and exit.
+        self._lifeline, self._lifeline_held = self._context.Pipe(duplex=False)
 
     def spawn(self) -> None:
-        if self._stopped:
-            return
-        parent, child = self._context.Pipe()
-        self._process = self._context.Process(
-            target=_child.main, args=(self._app_spec, child), daemon=True
-        )
-        self._process.start()
-        child.close()
-        self._conn = parent
+        with self._lock:
+            if self._stopped:
+                return
+            parent, child = self._context.Pipe()
+            self._process = self._context.Process(
+                target=_child.main,
+                args=(self._app_spec, child, self._lifeline),
+                daemon=True,
+            )
+            self._process.start()
+            child.close()
+            self._conn = parent
 
     def run(self, entry: Running) -> _runner.CallResult:
         job = entry.job
-        if self._conn is None:
+        conn = self._conn
+        if conn is None:
             return self._replace_after_death(job, None)
         try:
-            self._conn.send(job)
-            if self._conn.poll(job.timeout):
-                result: _runner.CallResult = self._conn.recv()
+            conn.send(job)
+            if conn.poll(job.timeout):
+                result: _runner.CallResult = conn.recv()
                 return result
         except (EOFError, OSError, BrokenPipeError) as error:
             return self._replace_after_death(job, error)
@@ -147,8 +147,12 @@ class _ProcessSlot:
     def _replace_after_death(
         self, job: ClaimedJob, error: BaseException | None
     ) -> _runner.CallResult:
-        code = self._process.exitcode if self._process is not None else None
-        logger.warning("The process running job %s died (exit code %s)", job.id, code)
+        process = self._process
+        code = process.exitcode if process is not None else None
+        if not self._stopped:  # at shutdown, the stopping thread killed it
+            logger.warning(
+                "The process running job %s died (exit code %s)", job.id, code
+            )
         self.kill()
         self.spawn()
         return _runner.CallResult(
@@ -160,21 +164,21 @@ class _ProcessSlot:
         )
 
     def stop(self) -> None:
-        self._stopped = True
+        with self._lock:
+            self._stopped = True
         self.kill()
-
-    def kill_at_once(self) -> None:
-        process = self._process
-        if process is not None:
-            process.kill()
+        self._lifeline.close()
+        self._lifeline_held.close()
 
     def kill(self) -> None:
-        if self._process is None:
+        with self._lock:
+            process, conn = self._process, self._conn
+            self._process = self._conn = None
+        if process is None:
             return
-        if self._process.is_alive():
-            self._process.kill()
-        self._process.join(CHILD_EXIT_WAIT)
-        if self._conn is not None:
-            self._conn.close()
-        self._process = None
-        self._conn = None
+
+        if process.is_alive():
+            process.kill()
+        process.join(CHILD_EXIT_WAIT)
+        if conn is not None:
+            conn.close()

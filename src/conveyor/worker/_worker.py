@@ -85,6 +85,7 @@ class Worker:
         """Register the worker and start every loop; returns at once."""
         now = self.app.clock()
         self.store.register_worker(self._info(now))
+        self._log_start()
         self.pool.start()
         self._completer_thread = self._spawn("completer", self.completer.run)
         loops: list[tuple[str, Callable[[Worker], None]]] = [
@@ -97,7 +98,6 @@ class Worker:
             loops.append(("watchdog", _watchdog.run))
         for name, loop in loops:
             self._threads.append(self._spawn(name, functools.partial(loop, self)))
-        self._log_start()
 
     def run(self) -> None:
         """Start, run until SIGTERM or SIGINT, then shut down gracefully."""
@@ -168,7 +168,6 @@ class Worker:
         name = signal.Signals(number).name
         if self._stop_requested.is_set():
             logger.warning("Second %s: exiting now; running jobs will be rescued", name)
-            self.pool.kill_children()
             logging.shutdown()
             os._exit(1)
         logger.info("Received %s: shutting down gracefully (again to exit now)", name)
