@@ -52,10 +52,6 @@ RESTART_DEADLINE = 60.0
 #: What a worker logs when its LISTEN session is cut.
 LISTEN_LOST = "Lost the connection that listens for new jobs; reconnecting"
 
-#: What a worker logs once an operation fails, and once one succeeds again.
-STORE_FAILED = "retrying with back-off"
-STORE_BACK = "The store is reachable again"
-
 
 def cluster_version() -> str:
     """The installed PostgreSQL version's directory name (e.g. ``15``)."""
@@ -92,8 +88,13 @@ def restart_server() -> None:
 
 
 @pytest.fixture
-def restartable_server(postgres_server: str) -> Iterator[str]:
-    """The server, if this run may restart it; afterwards, it answers again."""
+def restartable_server(chaos_db: ChaosDatabase) -> Iterator[str]:
+    """The server, if this run may restart it; afterwards, it answers again.
+
+    It takes ``chaos_db`` so that the server is up again before the test's
+    schema is dropped.
+    """
+    postgres_server = chaos_db.server
     if os.environ.get("CONVEYOR_TEST_RESTART_POSTGRES") != "1":
         pytest.skip(
             "restarting PostgreSQL cuts every session on it; set "

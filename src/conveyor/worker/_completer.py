@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -42,6 +43,21 @@ class Completer:
     def __init__(self, worker: Worker) -> None:
         self._worker = worker
         self._inbox: queue.SimpleQueue[Finished | None] = queue.SimpleQueue()
+        # Jobs whose outcome is decided but not yet written: their leases
+        # are still renewed, so an outage longer than the lease does not
+        # get a finished job rescued and run again.
+        self._unwritten: set[int] = set()
+        self._unwritten_lock = threading.Lock()
+
+    def unwritten(self) -> list[int]:
+        """Ids of jobs whose outcome waits to be written."""
+        with self._unwritten_lock:
+            return list(self._unwritten)
+
+    def _hold(self, finished: Finished) -> None:
+        with self._unwritten_lock:
+            self._unwritten.add(finished.outcome.job_id)
+        self._inbox.put(finished)
 
     def report(self, entry: Running, call: _runner.CallResult) -> None:
         """Called by a slot when a call ended (from the slot's thread)."""
@@ -49,11 +65,11 @@ class Completer:
         outcome = _runner.decide(
             worker.app, entry.job, call, worker.app.clock(), worker.app.rng
         )
-        self._inbox.put(Finished(entry, outcome, time.monotonic()))
+        self._hold(Finished(entry, outcome, time.monotonic()))
 
     def put(self, entry: Running, outcome: Outcome) -> None:
         """Queue an outcome decided elsewhere (a timeout, a shutdown)."""
-        self._inbox.put(Finished(entry, outcome, time.monotonic()))
+        self._hold(Finished(entry, outcome, time.monotonic()))
 
     def close(self) -> None:
         """Ask the loop to write what is waiting and end."""
@@ -95,6 +111,8 @@ class Completer:
             return False
 
         worker.backoff.succeeded("finish")
+        with self._unwritten_lock:
+            self._unwritten.difference_update(outcome.job_id for outcome in outcomes)
         for item in pending:
             _log(item, item.outcome.job_id in accepted)
         worker.count_finished(pending, accepted)

@@ -1,9 +1,10 @@
 """The heartbeat loop: renew the leases of running jobs and say the worker lives.
 
 Every ``heartbeat_interval`` it extends the lease of each job this worker
-runs and records the worker's heartbeat in the registry. A job whose lease
-was not renewed (someone rescued it while this worker was cut off or
-paused) is abandoned here: its result will not be reported.
+runs, or has finished but not yet written the outcome of, and records
+the worker's heartbeat in the registry. A job whose lease was not
+renewed (someone rescued it while this worker was cut off or paused) is
+abandoned here: its result will not be reported.
 """
 
 from __future__ import annotations
@@ -30,9 +31,8 @@ def beat(worker: Worker) -> None:
     running = worker.inflight.snapshot()
     now = worker.app.clock()
     try:
-        held = worker.store.heartbeat(
-            worker.id, [entry.job.id for entry in running], worker.settings.lease, now
-        )
+        ids = [entry.job.id for entry in running] + worker.completer.unwritten()
+        held = worker.store.heartbeat(worker.id, ids, worker.settings.lease, now)
         worker.store.beat_worker(worker.id, len(running), now)
     except StoreError as error:
         worker.backoff.failed("heartbeat", error)
