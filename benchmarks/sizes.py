@@ -54,7 +54,7 @@ FULL = Sizes(
     claim_jobs=5_000,
     claim_batch=100,
     raw_single=2_000,
-    raw_claim_one=3_000,
+    raw_claim_one=1_000,
     raw_claim_batch=10_000,
 )
 

@@ -83,6 +83,23 @@ def pid_is_gone(pid: int) -> bool:
         return True
 
 
+def worker_pid(worker_id: str) -> int:
+    """The pid inside a worker id, ``host:pid:suffix``."""
+    return int(worker_id.rsplit(":", 2)[1])
+
+
+def session_is_over(session: int) -> bool:
+    """True when no process of the session led by ``session`` still runs."""
+    for pid in psutil.pids():
+        try:
+            member = os.getsid(pid) == session
+        except ProcessLookupError:
+            continue
+        if member and not pid_is_gone(pid):
+            return False
+    return True
+
+
 # -- the ledger -----------------------------------------------------------
 
 

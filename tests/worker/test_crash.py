@@ -28,7 +28,9 @@ from tests.worker.conftest import (
     Ledger,
     WorkerProcess,
     pid_is_gone,
+    session_is_over,
     wait_for,
+    worker_pid,
 )
 from tests.worker.tasks_for_tests import echo, sleep_on_first_attempt
 
@@ -103,6 +105,11 @@ def test_children_of_a_killed_process_pool_worker_end_with_it(
         PATIENCE,
         f"the children {sorted(children)} to end after their worker",
     )
+    wait_for(
+        lambda: session_is_over(worker.pid),
+        PATIENCE,
+        "every process the worker started to end",
+    )
     assert store.count_jobs() == {JobState.RUNNING: 2}
     assert [job.refresh().state for job in jobs] == [JobState.RUNNING] * 2
     assert ledger.ends() == {}
@@ -139,10 +146,7 @@ def test_result_of_a_worker_frozen_past_its_lease_is_refused_and_it_serves_on(
         (1, AttemptOutcome.LOST),
         (2, AttemptOutcome.SUCCEEDED),
     ]
-    assert [int(a.worker_id.rsplit(":", 2)[1]) for a in attempts] == [
-        frozen.pid,
-        rescuer.pid,
-    ]
+    assert [worker_pid(a.worker_id) for a in attempts] == [frozen.pid, rescuer.pid]
     record = job.refresh().record
     assert (record.state, record.attempts, record.result_json) == (
         JobState.SUCCEEDED,

@@ -21,6 +21,7 @@ from tests.worker.conftest import (
     WorkerProcess,
     wait_for,
     wait_until_registered,
+    worker_pid,
 )
 from tests.worker.tasks_for_tests import touch
 
@@ -50,11 +51,6 @@ def drained(store: Store, total: int, processes: list[WorkerProcess]) -> bool:
                 f"during the drain:\n{process.log()}"
             )
     return store.count_jobs() == {JobState.SUCCEEDED: total}
-
-
-def worker_pid(worker_id: str) -> int:
-    """The pid inside a worker id, ``host:pid:suffix``."""
-    return int(worker_id.rsplit(":", 2)[1])
 
 
 @pytest.mark.timeout(180)

@@ -22,7 +22,9 @@ from tests.worker.conftest import (
     Ledger,
     WorkerProcess,
     pid_is_gone,
+    session_is_over,
     wait_for,
+    worker_pid,
 )
 from tests.worker.tasks_for_tests import sleep_on_first_attempt
 
@@ -92,6 +94,11 @@ def test_second_sigint_exits_at_once_and_a_new_worker_rescues_the_jobs(
         PATIENCE,
         f"the processes that ran the jobs ({sorted(first_pids)}) to be gone",
     )
+    wait_for(
+        lambda: session_is_over(first.pid),
+        PATIENCE,
+        "every process the first worker started to end",
+    )
 
     second = spawn_worker("--concurrency", "2", "--pool", pool, "--lease", "2")
 
@@ -102,8 +109,7 @@ def test_second_sigint_exits_at_once_and_a_new_worker_rescues_the_jobs(
             (1, AttemptOutcome.LOST),
             (2, AttemptOutcome.SUCCEEDED),
         ]
-        assert int(attempts[0].worker_id.rsplit(":", 2)[1]) == first.pid
-        assert int(attempts[1].worker_id.rsplit(":", 2)[1]) == second.pid
+        assert [worker_pid(a.worker_id) for a in attempts] == [first.pid, second.pid]
     assert {job.id: len(ledger.starts()[job.id]) for job in jobs} == {
         job.id: 2 for job in jobs
     }
