@@ -795,6 +795,28 @@ def test_finish_retry_requeues_the_job_at_run_at_with_the_error(
     assert transitions(store, job_id)[-1] == (RUNNING, QUEUED, "retry", "w1", done_at)
 
 
+def test_success_after_a_failed_attempt_clears_the_jobs_error(
+    store: Store, clock: Clock
+) -> None:
+    job_id = enqueue_one(store, clock.now, max_attempts=3)
+    first = claim_one(store, clock.now)
+    retry = Outcome(job_id, first.attempt, OutcomeKind.RETRY, error=BOOM)
+    store.finish("w1", [retry], clock.now)
+    second = claim_one(store, clock.now)
+    done = Outcome(job_id, second.attempt, OutcomeKind.SUCCEEDED, result_json="1")
+
+    assert store.finish("w1", [done], clock.advance(1)) == [job_id]
+
+    record = store.get_job(job_id)
+    assert record is not None
+    assert (record.error_type, record.error_message, record.traceback) == (
+        None,
+        None,
+        None,
+    )
+    assert [a.error_type for a in store.list_attempts(job_id)] == ["ValueError", None]
+
+
 def test_retried_job_is_claimed_again_only_at_run_at_as_attempt_two(
     store: Store, clock: Clock
 ) -> None:

@@ -46,3 +46,12 @@ def event_reason_of(outcome: Outcome) -> str:
     if outcome.error is not None and outcome.error.timed_out:
         return "timed out"
     return outcome.kind.value
+
+
+def keeps_error(outcome: Outcome) -> bool:
+    """True when the job keeps the error of its last failed attempt.
+
+    A success clears it (the attempts keep their own errors); a snooze or
+    an interruption, which carry no error, leave it as it was.
+    """
+    return outcome.error is None and outcome.kind is not OutcomeKind.SUCCEEDED

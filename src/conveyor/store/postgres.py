@@ -49,7 +49,13 @@ from ..records import (
 from ..states import JobState
 from . import _pg_sql as q
 from ._migrations import migrations_for
-from ._outcomes import UNCOUNTED, attempt_outcome_of, event_reason_of, job_state_of
+from ._outcomes import (
+    UNCOUNTED,
+    attempt_outcome_of,
+    event_reason_of,
+    job_state_of,
+    keeps_error,
+)
 from ._pg_listen import Listener
 from .base import Store
 
@@ -514,7 +520,7 @@ def _finish_row(outcome: Outcome, now: datetime) -> tuple[Any, ...]:
         1 if outcome.kind in UNCOUNTED else 0,
         outcome.run_at or now,
         outcome.result_json,
-        error is None,
+        keeps_error(outcome),
         error.type if error else None,
         error.message if error else None,
         error.traceback if error else None,

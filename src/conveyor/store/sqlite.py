@@ -40,7 +40,12 @@ from ..records import (
 from ..states import JobState
 from . import _sqlite_sql as sql
 from ._migrations import migrations_for
-from ._outcomes import attempt_outcome_of, event_reason_of, job_state_of
+from ._outcomes import (
+    attempt_outcome_of,
+    event_reason_of,
+    job_state_of,
+    keeps_error,
+)
 from .base import Store
 
 #: How long a writer waits for the file lock before giving up, in ms.
@@ -334,7 +339,7 @@ class SQLiteStore(Store):
                 "run_at": run_at,
                 "uncount": 1 if outcome.kind in sql.UNCOUNTED else 0,
                 "result": outcome.result_json,
-                "keep_error": error is None,
+                "keep_error": keeps_error(outcome),
                 "error_type": error.type if error else None,
                 "error_message": error.message if error else None,
                 "traceback": error.traceback if error else None,
