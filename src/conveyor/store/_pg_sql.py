@@ -76,10 +76,11 @@ INSERT INTO conveyor_migrations (version, applied_at) VALUES (%(version)s, now()
 ENQUEUE_TEMPLATE = """
 WITH input AS (
     SELECT *
-    FROM unnest(
-        %(task)s::text[], %(queue)s::text[], %(priority)s::int[],
-        %(args)s::text[], %(kwargs)s::text[], %(max_attempts)s::int[],
-        %(timeout)s::float8[], %(run_at)s::timestamptz[]
+    FROM ROWS FROM (
+        json_to_recordset(%(jobs)s::json) AS (
+            task text, queue text, priority int, args text, kwargs text,
+            max_attempts int, timeout float8, run_at timestamptz
+        )
     ) WITH ORDINALITY AS i (
         task, queue, priority, args, kwargs, max_attempts, timeout, run_at, ord
     )
@@ -111,8 +112,11 @@ ORDER BY id
 """
 
 # SQLite serialises claims by locking the database file; here concurrent
-# claimers skip each other's locked rows instead of waiting on them, and
-# the UPDATE re-checks the state in case a row changed after it was read.
+# claimers skip each other's locked rows instead of waiting on them. FOR
+# UPDATE re-checks ``state = 'queued'`` on the newest version of each row
+# it locks, so the UPDATE must not repeat it: that predicate matches the
+# partial claim index, and once the table has been analysed the planner
+# would join through that index, scanning the whole queue for each row.
 _CLAIM_TEMPLATE = """
 WITH picked AS (
     SELECT id
@@ -130,7 +134,7 @@ claimed AS (
         lease_expires_at = %(lease_until)s,
         updated_at = %(now)s
     FROM picked
-    WHERE jobs.id = picked.id AND jobs.state = 'queued'
+    WHERE jobs.id = picked.id
     RETURNING jobs.id, jobs.task, jobs.queue, jobs.args, jobs.kwargs,
               jobs.attempts, jobs.max_attempts, jobs.timeout,
               jobs.priority, jobs.run_at
@@ -169,18 +173,27 @@ WHERE id = ANY(%(job_ids)s::bigint[])
 RETURNING id
 """
 
+# The planner must reach the reported jobs by primary key: ``state =
+# 'running'`` matches the partial lease index, and joining through that
+# index (full of rows that ran and finished since the last vacuum) turns one
+# batch into seconds of work. The id array gives it the key lookup, and the
+# materialised batch is decoded once, not once per row scanned.
+#
 # The store works out each outcome's target in Python with the rules it
-# shares with SQLite (``_outcomes``) and sends one array per column. The
+# shares with SQLite (``_outcomes``) and sends the batch as one JSON
+# document: encoding it is one C call, where adapting one array per column
+# costs the client more than the statement costs the server. The
 # guard in the UPDATE is the late-result rule; attempts and events are
 # written for the accepted rows only, in the same statement.
 FINISH = """
-WITH reported AS (
+WITH reported AS MATERIALIZED (
     SELECT *
-    FROM unnest(
-        %(job_id)s::bigint[], %(attempt)s::int[], %(state)s::text[],
-        %(outcome)s::text[], %(reason)s::text[], %(uncounted)s::int[],
-        %(run_at)s::timestamptz[], %(result)s::text[], %(keep_error)s::bool[],
-        %(error_type)s::text[], %(error_message)s::text[], %(traceback)s::text[]
+    FROM ROWS FROM (
+        json_to_recordset(%(outcomes)s::json) AS (
+            job_id bigint, attempt int, state text, outcome text, reason text,
+            uncounted int, run_at timestamptz, result text, keep_error bool,
+            error_type text, error_message text, traceback text
+        )
     ) WITH ORDINALITY AS r (
         job_id, attempt, state, outcome, reason, uncounted, run_at, result,
         keep_error, error_type, error_message, traceback, ord
@@ -204,7 +217,8 @@ finished AS (
         lease_expires_at = NULL,
         updated_at = %(now)s
     FROM reported AS r
-    WHERE jobs.id = r.job_id
+    WHERE jobs.id = ANY(%(job_ids)s::bigint[])
+      AND jobs.id = r.job_id
       AND jobs.state = 'running'
       AND jobs.worker_id = %(worker_id)s
       AND jobs.attempts = r.attempt

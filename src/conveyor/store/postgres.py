@@ -510,71 +510,52 @@ def _store_errors(action: str, error: type[StoreError]) -> Iterator[None]:
 def _enqueue_params(
     jobs: Sequence[NewJob], now: datetime, actor: str
 ) -> dict[str, Any]:
-    """One array per column, for ``unnest``."""
-    return {
-        "task": [job.task for job in jobs],
-        "queue": [job.queue for job in jobs],
-        "priority": [job.priority for job in jobs],
-        "args": [job.args_json for job in jobs],
-        "kwargs": [job.kwargs_json for job in jobs],
-        "max_attempts": [job.max_attempts for job in jobs],
-        "timeout": [
-            None if job.timeout is None else float(job.timeout) for job in jobs
-        ],
-        "run_at": [job.run_at for job in jobs],
-        "now": now,
-        "actor": actor,
-    }
-
-
-_FINISH_COLUMNS = (
-    "job_id",
-    "attempt",
-    "state",
-    "outcome",
-    "reason",
-    "uncounted",
-    "run_at",
-    "result",
-    "keep_error",
-    "error_type",
-    "error_message",
-    "traceback",
-)
+    """The jobs as one JSON document, for ``json_to_recordset``."""
+    rows = [
+        {
+            "task": job.task,
+            "queue": job.queue,
+            "priority": job.priority,
+            "args": job.args_json,
+            "kwargs": job.kwargs_json,
+            "max_attempts": job.max_attempts,
+            "timeout": job.timeout,
+            "run_at": None if job.run_at is None else job.run_at.isoformat(),
+        }
+        for job in jobs
+    ]
+    return {"jobs": json.dumps(rows), "now": now, "actor": actor}
 
 
 def _finish_params(outcomes: Sequence[Outcome], now: datetime) -> dict[str, Any]:
-    """One array per column of ``FINISH``'s ``reported`` CTE."""
-    rows = [_finish_row(outcome, now) for outcome in outcomes]
-    columns = zip(*rows, strict=True)
-    return {
-        name: list(values)
-        for name, values in zip(_FINISH_COLUMNS, columns, strict=True)
-    }
+    """The outcomes as one JSON document, for ``json_to_recordset``.
 
-
-def _finish_row(outcome: Outcome, now: datetime) -> tuple[Any, ...]:
-    """Where an outcome takes its job, in the order of ``_FINISH_COLUMNS``.
-
-    The rules are shared with the SQLite store (``_outcomes``); an outcome
-    without an error leaves the job's last error in place.
+    The rules are shared with the SQLite store (``_outcomes``).
     """
-    error = outcome.error
-
-    return (
-        outcome.job_id,
-        outcome.attempt,
-        job_state_of(outcome.kind).value,
-        attempt_outcome_of(outcome).value,
-        event_reason_of(outcome),
-        1 if outcome.kind in UNCOUNTED else 0,
-        outcome.run_at or now,
-        outcome.result_json,
-        keeps_error(outcome),
-        error.type if error else None,
-        error.message if error else None,
-        error.traceback if error else None,
-    )
+    at = now.isoformat()
+    rows = []
+    for outcome in outcomes:
+        error = outcome.error
+        rows.append(
+            {
+                "job_id": outcome.job_id,
+                "attempt": outcome.attempt,
+                "state": job_state_of(outcome.kind).value,
+                "outcome": attempt_outcome_of(outcome).value,
+                "reason": event_reason_of(outcome),
+                "uncounted": 1 if outcome.kind in UNCOUNTED else 0,
+                "run_at": outcome.run_at.isoformat() if outcome.run_at else at,
+                "result": outcome.result_json,
+                "keep_error": keeps_error(outcome),
+                "error_type": error.type if error else None,
+                "error_message": error.message if error else None,
+                "traceback": error.traceback if error else None,
+            }
+        )
+    return {
+        "outcomes": json.dumps(rows),
+        "job_ids": [outcome.job_id for outcome in outcomes],
+    }
 
 
 def _lease_until(now: datetime, lease: float) -> datetime:
