@@ -83,6 +83,13 @@ def _worker_options(command: F) -> F:
             "--concurrency", type=click.IntRange(min=1), default=10, show_default=True
         ),
         click.option(
+            "--prefetch",
+            type=click.IntRange(min=0),
+            default=0,
+            show_default=True,
+            help="Jobs claimed ahead of a free slot (for many short jobs).",
+        ),
+        click.option(
             "--pool", type=click.Choice(POOLS), default="thread", show_default=True
         ),
         click.option(
@@ -129,6 +136,7 @@ def _run_worker(app: Conveyor, app_spec: str | None, **options: Any) -> None:
         settings = WorkerSettings(
             queues=tuple(q.strip() for q in queues.split(",")) if queues else None,
             concurrency=options["concurrency"],
+            prefetch=options["prefetch"],
             pool=options["pool"],
             grace=options["grace"],
             lease=options["lease"],

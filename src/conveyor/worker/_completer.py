@@ -128,7 +128,7 @@ def _log(item: Finished, accepted: bool) -> None:
         "task": job.task,
         "queue": job.queue,
         "attempt": job.attempt,
-        "duration": round(item.ended - item.entry.started, 6),
+        "duration": round(item.ended - (item.entry.started or item.entry.claimed), 6),
         "outcome": outcome.kind.value,
     }
     if not accepted:

@@ -1,4 +1,4 @@
-"""The jobs a worker is running right now, and the slots they occupy.
+"""The jobs a worker holds right now: running in a slot, or claimed ahead.
 
 Every loop of the worker reads or changes this one registry under its lock:
 the claimer waits here for free slots, slots report calls that ended, the
@@ -20,19 +20,24 @@ class Running:
     """One attempt in progress in this worker."""
 
     job: ClaimedJob
-    started: float = field(default_factory=time.monotonic)
+    claimed: float = field(default_factory=time.monotonic)
+    started: float | None = None  # when a slot began the call; None if waiting
     abandoned: bool = False  # its result will not be reported
+
+    def start(self) -> None:
+        """Mark the call as begun: its timeout counts from now."""
+        self.started = time.monotonic()
 
     @property
     def deadline(self) -> float | None:
         """Monotonic time past which the attempt has timed out."""
-        if self.job.timeout is None:
+        if self.job.timeout is None or self.started is None:
             return None
         return self.started + self.job.timeout
 
 
 class InFlight:
-    """The registry of running attempts, bounded by the worker's concurrency."""
+    """The registry of held attempts, bounded by concurrency plus prefetch."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity

@@ -44,14 +44,14 @@ class Pool:
         *,
         processes: bool,
         app_spec: str | None,
+        slots: int,
     ) -> None:
         self._app = app
         self._inflight = inflight
         self._report = report
         self._handoff: queue.SimpleQueue[Running | None] = queue.SimpleQueue()
         self._slots = [
-            _ProcessSlot(app_spec) if processes else None
-            for _ in range(inflight.capacity)
+            _ProcessSlot(app_spec) if processes else None for _ in range(slots)
         ]
         self._threads = [
             threading.Thread(
@@ -78,8 +78,25 @@ class Pool:
             if slot is not None:
                 slot.stop()
 
+    def take_waiting(self) -> list[Running]:
+        """Remove and return the claimed jobs no slot has started yet."""
+        waiting: list[Running] = []
+        while True:
+            try:
+                entry = self._handoff.get_nowait()
+            except queue.Empty:
+                return waiting
+            if entry is None:
+                self._handoff.put(None)
+                return waiting
+            waiting.append(entry)
+
     def _serve(self, slot: _ProcessSlot | None) -> None:
         while (entry := self._handoff.get()) is not None:
+            if entry.abandoned:
+                self._inflight.end(entry)
+                continue
+            entry.start()
             if slot is None:
                 result = _runner.run_call(self._app, entry.job)
             else:

@@ -22,6 +22,10 @@ class WorkerSettings:
 
     queues: tuple[str, ...] | None = None  # None serves every queue
     concurrency: int = 10  # jobs run at once (threads or child processes)
+    # Jobs claimed ahead of a free slot, so that short jobs are claimed in
+    # large batches. They wait in this worker, unseen by others, so keep it
+    # 0 when jobs are long and several workers share a queue.
+    prefetch: int = 0
     pool: str = "thread"
     lease: float = 30.0  # seconds a claim holds a job without a heartbeat
     heartbeat_interval: float = 5.0  # seconds between lease renewals
@@ -49,6 +53,8 @@ class WorkerSettings:
         ):
             _positive(name, getattr(self, name))
         _positive("prune_batch", self.prune_batch, integer=True)
+        if not isinstance(self.prefetch, int) or self.prefetch < 0:
+            _refuse("prefetch", self.prefetch, "a whole number of 0 or more")
         if self.prune_after is not None and self.prune_after < 0:
             _refuse("prune_after", self.prune_after, "seconds >= 0, or None")
         if self.grace < 0:

@@ -26,7 +26,7 @@ from ..records import Outcome, OutcomeKind, WorkerInfo
 from . import _claimer, _heartbeat, _pruner, _rescuer, _watchdog
 from ._completer import Completer, Finished
 from ._faults import FaultBackoff
-from ._inflight import InFlight
+from ._inflight import InFlight, Running
 from ._pool import Pool
 from ._settings import WorkerSettings
 
@@ -60,7 +60,7 @@ class Worker:
         self.store = app.store
         self.settings = settings or WorkerSettings()
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-        self.inflight = InFlight(self.settings.concurrency)
+        self.inflight = InFlight(self.settings.concurrency + self.settings.prefetch)
         self.backoff = FaultBackoff()
         self.completer = Completer(self)
         self.pool = Pool(
@@ -69,6 +69,7 @@ class Worker:
             self.completer.report,
             processes=self.settings.pool == "process",
             app_spec=app_spec,
+            slots=self.settings.concurrency,
         )
         self.stopping = threading.Event()  # no more claims
         self.stopped = threading.Event()  # everything has ended
@@ -123,6 +124,8 @@ class Worker:
         )
         self.stopping.set()
         self.store.wake()
+        waiting = self.pool.take_waiting()
+        self._put_back(waiting, "was claimed ahead and not started", taken=True)
 
         if not self.inflight.wait_until_idle(grace):
             self._interrupt_running()
@@ -139,13 +142,25 @@ class Worker:
         logger.info("Worker %s stopped", self.id)
 
     def _interrupt_running(self) -> None:
-        for entry in self.inflight.snapshot():
+        self._put_back(
+            self.inflight.snapshot(), "did not finish within the grace period"
+        )
+
+    def _put_back(
+        self, entries: list[Running], why: str, *, taken: bool = False
+    ) -> None:
+        """Report ``entries`` as interrupted; ``taken`` ones left the hand-off
+        queue, so no slot will free their place: free it here."""
+        for entry in entries:
             if not self.inflight.abandon(entry):
                 continue
+            if taken:
+                self.inflight.end(entry)
             job = entry.job
             logger.warning(
-                "Job %s did not finish within the grace period; putting it back",
+                "Job %s %s; putting it back",
                 job.id,
+                why,
                 extra={"job_id": job.id, "task": job.task, "attempt": job.attempt},
             )
             self.completer.put(
