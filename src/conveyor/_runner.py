@@ -13,7 +13,7 @@ import random
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import context
 from ._json import decode, encode_result
@@ -51,7 +51,11 @@ def run_call(app: Conveyor, job: ClaimedJob) -> CallResult:
         context.JobContext(job.id, job.task, job.queue, job.attempt, job.max_attempts)
     )
     try:
-        value = _invoke(task.fn, decode(job.args_json), decode(job.kwargs_json))
+        args, kwargs = decode(job.args_json), decode(job.kwargs_json)
+        if task.is_async:
+            value = asyncio.run(task.fn(*args, **kwargs))
+        else:
+            value = task.fn(*args, **kwargs)
         return CallResult(result_json=encode_result(job.task, value))
     except context.Snooze as snooze:
         return CallResult(snooze=snooze.seconds)
@@ -63,12 +67,6 @@ def run_call(app: Conveyor, job: ClaimedJob) -> CallResult:
         )
     finally:
         context.leave(token)
-
-
-def _invoke(fn: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    if asyncio.iscoroutinefunction(fn):
-        return asyncio.run(fn(*args, **kwargs))
-    return fn(*args, **kwargs)
 
 
 def timed_out(job: ClaimedJob) -> CallResult:

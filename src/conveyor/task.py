@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import inspect
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -66,7 +67,7 @@ class Task(Generic[P, R]):
     def __post_init__(self) -> None:
         _check_options(self)
 
-    @property
+    @functools.cached_property
     def is_async(self) -> bool:
         """True when the function is ``async def``."""
         return inspect.iscoroutinefunction(self.fn)

@@ -31,10 +31,25 @@ SCHEMA_VERSION = "SELECT max(version) FROM conveyor_migrations"
 
 RECORD_VERSION = "INSERT INTO conveyor_migrations (version, applied_at) VALUES (?, ?)"
 
-INSERT_JOB = """
+# The batch arrives as one JSON array of rows, read with json_each: one
+# statement for any number of jobs.
+INSERT_JOBS = """
 INSERT INTO jobs (task, queue, priority, state, args, kwargs, max_attempts,
                   timeout, run_at, created_at, updated_at)
-VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)
+SELECT value ->> 0, value ->> 1, value ->> 2, 'queued', value ->> 3,
+       value ->> 4, value ->> 5, value ->> 6, value ->> 7, :now, :now
+FROM json_each(:rows)
+ORDER BY key
+RETURNING id
+"""
+
+# Which attempt the worker holds of each job in the batch. "+state" keeps
+# SQLite from driving the lookup through the state index instead of the
+# primary key.
+HELD_ATTEMPTS = """
+SELECT id, attempts FROM jobs
+WHERE id IN (SELECT value FROM json_each(?))
+  AND +state = 'running' AND worker_id = ?
 """
 
 INSERT_EVENT = """

@@ -97,6 +97,7 @@ class SQLiteStore(Store):
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._wakeup = threading.Event()
         self._closed = False
 
@@ -138,22 +139,28 @@ class SQLiteStore(Store):
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken with the file's write lock up front."""
-        conn = self._conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as error:
-            raise StoreError(f"cannot start a write on {self.path!r}: {error}")
+        """One write transaction, taken with the file's write lock up front.
 
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException as error:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if isinstance(error, sqlite3.Error):
-                raise StoreError(f"SQLite write failed: {error}") from error
-            raise
+        Threads of this process queue on a lock of their own first: SQLite's
+        busy handler would have them sleep in growing steps, polling the
+        file, while a lock hands over the moment the writer commits.
+        """
+        conn = self._conn
+        with self._write_lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as error:
+                raise StoreError(f"cannot start a write on {self.path!r}: {error}")
+
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as error:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(error, sqlite3.Error):
+                    raise StoreError(f"SQLite write failed: {error}") from error
+                raise
 
     def _read(self, statement: str, params: Any = ()) -> list[sqlite3.Row]:
         conn = self._conn
@@ -228,8 +235,12 @@ class SQLiteStore(Store):
             return []
 
         at = _ts(now)
+        rows = json.dumps([_job_row(job, at) for job in jobs])
         with self._write() as conn:
-            ids = [self._insert_job(conn, job, at) for job in jobs]
+            # One statement for the whole batch. RETURNING gives no order,
+            # but ids grow in insertion order, which is the batch's order.
+            inserted = conn.execute(sql.INSERT_JOBS, {"rows": rows, "now": at})
+            ids = sorted(row[0] for row in inserted)
             conn.executemany(
                 sql.INSERT_EVENT,
                 [(job_id, at, None, "queued", "enqueued", actor) for job_id in ids],
@@ -237,25 +248,6 @@ class SQLiteStore(Store):
 
         self._wakeup.set()
         return ids
-
-    def _insert_job(self, conn: sqlite3.Connection, job: NewJob, at: float) -> int:
-        run_at = at if job.run_at is None else _ts(job.run_at)
-        cursor = conn.execute(
-            sql.INSERT_JOB,
-            (
-                job.task,
-                job.queue,
-                job.priority,
-                job.args_json,
-                job.kwargs_json,
-                job.max_attempts,
-                job.timeout,
-                run_at,
-                at,
-                at,
-            ),
-        )
-        return int(cursor.lastrowid or 0)
 
     def claim(
         self,
@@ -316,65 +308,27 @@ class SQLiteStore(Store):
             return []
 
         at = _ts(now)
-        accepted = []
         with self._write() as conn:
-            for outcome in outcomes:
-                if self._finish_one(conn, worker_id, outcome, at):
-                    accepted.append(outcome.job_id)
-        return accepted
+            held = self._held(conn, worker_id, outcomes)
+            accepted = [o for o in outcomes if held.pop(o.job_id, None) == o.attempt]
+            conn.executemany(
+                sql.FINISH_JOB, [_finish_row(o, worker_id, at) for o in accepted]
+            )
+            conn.executemany(sql.CLOSE_ATTEMPT, [_close_row(o, at) for o in accepted])
+            conn.executemany(
+                sql.INSERT_EVENT, [_event_row(o, worker_id, at) for o in accepted]
+            )
+        return [outcome.job_id for outcome in accepted]
 
-    def _finish_one(
-        self, conn: sqlite3.Connection, worker_id: str, outcome: Outcome, at: float
-    ) -> bool:
-        state = job_state_of(outcome.kind)
-        error = outcome.error
-        run_at = at if outcome.run_at is None else _ts(outcome.run_at)
-        final = state.is_final
-        row = conn.execute(
-            sql.FINISH_JOB,
-            {
-                "state": state.value,
-                "now": at,
-                "finished_at": at if final else None,
-                "run_at": run_at,
-                "uncount": 1 if outcome.kind in sql.UNCOUNTED else 0,
-                "result": outcome.result_json,
-                "keep_error": keeps_error(outcome),
-                "error_type": error.type if error else None,
-                "error_message": error.message if error else None,
-                "traceback": error.traceback if error else None,
-                "id": outcome.job_id,
-                "worker": worker_id,
-                "attempt": outcome.attempt,
-            },
-        ).fetchone()
-        if row is None:
-            return False
-
-        conn.execute(
-            sql.CLOSE_ATTEMPT,
-            (
-                at,
-                attempt_outcome_of(outcome).value,
-                error.type if error else None,
-                error.message if error else None,
-                error.traceback if error else None,
-                outcome.job_id,
-                outcome.attempt,
-            ),
-        )
-        conn.execute(
-            sql.INSERT_EVENT,
-            (
-                outcome.job_id,
-                at,
-                "running",
-                state.value,
-                event_reason_of(outcome),
-                worker_id,
-            ),
-        )
-        return True
+    def _held(
+        self, conn: sqlite3.Connection, worker_id: str, outcomes: Sequence[Outcome]
+    ) -> dict[int, int]:
+        """The attempt ``worker_id`` holds of each job, read under the write
+        lock, so no other writer can change it before this transaction ends:
+        the late-result guard, decided once for the whole batch."""
+        ids = json.dumps([outcome.job_id for outcome in outcomes])
+        rows = conn.execute(sql.HELD_ATTEMPTS, (ids, worker_id)).fetchall()
+        return {job_id: attempt for job_id, attempt in rows}
 
     def rescue(self, now: datetime, *, actor: str, limit: int = 500) -> list[Rescued]:
         at = _ts(now)
@@ -529,6 +483,58 @@ class SQLiteStore(Store):
                 )
             conn.executemany("DELETE FROM jobs WHERE id = ?", [(i,) for i in ids])
         return len(ids)
+
+
+def _job_row(job: NewJob, at: float) -> list[Any]:
+    run_at = at if job.run_at is None else _ts(job.run_at)
+    return [
+        job.task,
+        job.queue,
+        job.priority,
+        job.args_json,
+        job.kwargs_json,
+        job.max_attempts,
+        job.timeout,
+        run_at,
+    ]
+
+
+def _finish_row(outcome: Outcome, worker_id: str, at: float) -> dict[str, Any]:
+    state = job_state_of(outcome.kind)
+    error = outcome.error
+    return {
+        "state": state.value,
+        "now": at,
+        "finished_at": at if state.is_final else None,
+        "run_at": at if outcome.run_at is None else _ts(outcome.run_at),
+        "uncount": 1 if outcome.kind in sql.UNCOUNTED else 0,
+        "result": outcome.result_json,
+        "keep_error": keeps_error(outcome),
+        "error_type": error.type if error else None,
+        "error_message": error.message if error else None,
+        "traceback": error.traceback if error else None,
+        "id": outcome.job_id,
+        "worker": worker_id,
+        "attempt": outcome.attempt,
+    }
+
+
+def _close_row(outcome: Outcome, at: float) -> tuple[Any, ...]:
+    error = outcome.error
+    return (
+        at,
+        attempt_outcome_of(outcome).value,
+        error.type if error else None,
+        error.message if error else None,
+        error.traceback if error else None,
+        outcome.job_id,
+        outcome.attempt,
+    )
+
+
+def _event_row(outcome: Outcome, worker_id: str, at: float) -> tuple[Any, ...]:
+    state = job_state_of(outcome.kind).value
+    return (outcome.job_id, at, "running", state, event_reason_of(outcome), worker_id)
 
 
 def _switch_to_wal(conn: sqlite3.Connection) -> None:

@@ -123,6 +123,12 @@ class Completer:
 def _log(item: Finished, accepted: bool) -> None:
     job = item.entry.job
     outcome = item.outcome
+    if (
+        accepted
+        and outcome.kind is OutcomeKind.SUCCEEDED
+        and not logger.isEnabledFor(logging.INFO)
+    ):
+        return  # the common case at high throughput: nothing to build
     extra = {
         "job_id": job.id,
         "task": job.task,
@@ -170,8 +176,6 @@ def _log(item: Finished, accepted: bool) -> None:
         )
         return
 
-    if not logger.isEnabledFor(logging.INFO):
-        return
     logger.info(
         "Job %s (%s) attempt %s %s in %.3f s",
         job.id,
