@@ -78,6 +78,7 @@ class Worker:
         self._finished_changed = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._completer_thread: threading.Thread | None = None
+        self._claimer_thread: threading.Thread | None = None
         self._stop_requested = threading.Event()
 
     # -- lifecycle --------------------------------------------------------
@@ -89,8 +90,10 @@ class Worker:
         self._log_start()
         self.pool.start()
         self._completer_thread = self._spawn("completer", self.completer.run)
+        self._claimer_thread = self._spawn(
+            "claimer", functools.partial(_claimer.run, self)
+        )
         loops: list[tuple[str, Callable[[Worker], None]]] = [
-            ("claimer", _claimer.run),
             ("heartbeat", _heartbeat.run),
             ("rescuer", _rescuer.run),
             ("pruner", _pruner.run),
@@ -124,6 +127,10 @@ class Worker:
         )
         self.stopping.set()
         self.store.wake()
+        # The claimer may be handing over a batch it just claimed; once it
+        # has returned, nothing more reaches the hand-off queue.
+        if self._claimer_thread is not None:
+            self._claimer_thread.join(FINAL_WRITE_WAIT)
         waiting = self.pool.take_waiting()
         self._put_back(waiting, "was claimed ahead and not started", taken=True)
 
