@@ -21,14 +21,11 @@ import sqlite3
 import subprocess
 import sys
 import time
-import traceback
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from . import conveyor_bench as bench
-from . import raw, report
-from .bench_tasks import noop
+from . import report
+from .plan import Progress, measure_store
 from .sizes import FULL, QUICK, Sizes
 from .targets import (
     PostgresTarget,
@@ -44,126 +41,42 @@ from .workers import ROOT
 NOTES = [
     "Every figure runs on a fresh database: a new SQLite file (WAL) or a new "
     "PostgreSQL schema `conveyor_bench_<hex>`, dropped afterwards.",
-    "Raw limits use a minimal `raw_jobs` table with the same partial claim "
-    "index and no attempts or events; a claim and its completion commit "
-    "separately, as in any queue whose jobs run in between. PostgreSQL raw "
-    "figures use autocommit and prepared statements.",
-    "Enqueue: median of the repeats, connection opened before timing. Bulk is "
+    "Raw limits use a minimal `raw_jobs` table with the same columns and "
+    "partial claim index, no other index, no attempts or events; a claim and "
+    "its completion commit separately, as in any queue whose jobs run in "
+    "between. PostgreSQL raw figures use autocommit and prepared statements. "
+    "Medians of the repeats.",
+    "Enqueue: each repeat runs raw (a), `task.enqueue()` in a loop, the bulk "
+    "raw figure and one `enqueue_many`, in turn, so load bursts hit both "
+    "sides of a ratio; connections are opened before timing. Bulk is "
     "compared with COPY on PostgreSQL and executemany on SQLite.",
     "Drain: jobs queued first, then worker processes started with "
-    "`conveyor worker --pool thread --log-level WARNING`; the time runs from "
-    "starting them to the moment `count_jobs` (polled every 20 ms) shows the "
-    "last job succeeded, worker start-up included. Several processesxthreads "
-    "configurations are tried and the best is reported (best of noisy runs "
-    "flatters slightly). Jobs per claim/finish transaction are read from "
-    "`job_events`.",
+    "`conveyor worker --concurrency T --prefetch F --pool thread "
+    "--log-level WARNING`; the time runs from "
+    "starting them until a poll (every 20 ms) finds no job queued or "
+    "running, worker start-up included (`count_jobs` then checks that all "
+    "succeeded; it is too costly to poll on a 2-core machine). Several "
+    "processes x threads + prefetch configurations are tried, once each, and "
+    "the best is reported (the best of noisy runs flatters slightly); 1x10 "
+    "+0 is the CLI default, kept for reference. Jobs per claim and finish "
+    "transaction are read from `job_events`.",
     "Latency: one idle worker; `time.time()` taken just before each "
     "`enqueue` in the bench process, the job returns `time.time()` when it "
     "starts. The enqueue's own commit is included.",
-    "Memory: RSS of one worker process (psutil) once the first jobs are done "
-    "and again after the last; jobs are fed in `enqueue_many` batches while "
-    "it runs.",
+    "Memory: RSS of one worker process (psutil) once the first 1,000 jobs "
+    "are done, at half way and after the last, each read when the queue is "
+    "empty; jobs are fed in `enqueue_many` batches while it runs. Measured "
+    "with the CLI's defaults (10 threads, no prefetch) and with the best "
+    "drain configuration's threads and prefetch.",
     "Claim speed: finished rows inserted into `jobs` only (attempts and "
-    "events left empty), by one INSERT ... SELECT; PostgreSQL then runs "
-    "VACUUM ANALYZE, as autovacuum would have. Then queued jobs are claimed "
-    "and finished in-process with `store.claim` + `store.finish`.",
-    "The machine is shared (2 cores, other test suites running): figures "
-    "are noisy, compare ratios rather than absolute rates.",
+    "events left empty) by one INSERT ... SELECT; PostgreSQL then runs "
+    "VACUUM ANALYZE, as autovacuum would have. Queued jobs are then claimed "
+    "and finished in-process with `store.claim` + `store.finish`, on the "
+    "full and the empty database in turn.",
+    "The machine has 2 cores, shared by the bench process, the workers and "
+    "PostgreSQL: figures are noisy (a drain varies by some 20% from run to "
+    "run); compare ratios rather than absolute rates.",
 ]
-
-
-class _Run:
-    """Prints progress and collects results and failures of one store."""
-
-    def __init__(self, started: float) -> None:
-        self.started = started
-
-    def say(self, text: str) -> None:
-        print(f"[{time.perf_counter() - self.started:6.1f} s] {text}", flush=True)
-
-    def step(self, found: dict[str, Any], name: str, measure: Callable[[], Any]) -> Any:
-        """Run one measurement into ``found[name]``; on failure, record why."""
-        began = time.perf_counter()
-        try:
-            value = measure()
-        except Exception as error:
-            self.say(f"  {name} FAILED: {error!r}")
-            traceback.print_exc(limit=3)
-            found.setdefault("errors", {})[name] = repr(error)
-            return None
-
-        found[name] = value
-        self.say(f"  {name}: {_brief(value)} ({time.perf_counter() - began:.1f} s)")
-        return value
-
-
-def _brief(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:,.0f}"
-    if isinstance(value, dict):
-        return ", ".join(
-            f"{key}={item:,.1f}" if isinstance(item, float) else f"{key}={item}"
-            for key, item in value.items()
-        )
-    return str(value)
-
-
-def _best_drain(run: _Run, target: Target, found: dict[str, Any], sizes: Sizes) -> None:
-    tried = []
-    for processes, concurrency in sizes.drain_configs:
-        result = run.step(
-            found,
-            f"drain_{processes}x{concurrency}",
-            lambda p=processes, c=concurrency: bench.drain(
-                target, sizes.drain_jobs, noop, p, c
-            ),
-        )
-        if result is not None:
-            tried.append({"processes": processes, "concurrency": concurrency, **result})
-            del found[f"drain_{processes}x{concurrency}"]
-    if not tried:
-        return
-
-    found["drain_configs"] = tried
-    found["drain"] = {
-        **max(tried, key=lambda item: item["jobs_per_s"]),
-        "jobs": sizes.drain_jobs,
-    }
-
-
-def _measure_store(
-    run: _Run, target: Target, sizes: Sizes, *, drain_only: bool
-) -> dict[str, Any]:
-    found: dict[str, Any] = {"label": target.label}
-    run.say(f"{target.label}")
-
-    def raw_limits() -> dict[str, float]:
-        with target.fresh() as db:
-            return raw.measure(db, sizes)
-
-    run.step(found, "raw", raw_limits)
-    _best_drain(run, target, found, sizes)
-    if drain_only:
-        return found
-
-    found["bulk_jobs"] = sizes.bulk_enqueue
-    run.step(found, "enqueue_single", lambda: bench.enqueue_single(target, sizes))
-    run.step(found, "enqueue_bulk", lambda: bench.enqueue_bulk(target, sizes))
-    sleepers = run.step(
-        found, "drain_sleep", lambda: bench.drain_sleepers(target, sizes)
-    )
-    if sleepers is not None:
-        sleepers.update(jobs=sizes.sleep_jobs, concurrency=sizes.sleep_concurrency)
-    latency = run.step(found, "latency", lambda: bench.latency(target, sizes))
-    if latency is not None:
-        latency["jobs"] = sizes.latency_jobs
-
-    threads = found.get("drain", {}).get("concurrency", 10)
-    memory = run.step(found, "memory", lambda: bench.memory(target, sizes, threads))
-    if memory is not None:
-        memory.update(first=sizes.memory_first, concurrency=threads)
-    run.step(found, "claim", lambda: bench.claim_speed(target, sizes))
-    return found
 
 
 def _targets(choice: str, directory: Any) -> list[tuple[Target | None, str, bool]]:
@@ -221,7 +134,7 @@ def _meta(sizes: Sizes, quick: bool, seconds: float, pg: bool) -> dict[str, Any]
         "mode": "quick" if quick else "full",
         "seconds": seconds,
         "cpus": os.cpu_count(),
-        "load_average": os.getloadavg(),
+        "load_average_end": os.getloadavg(),
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
         "git": _git(),
@@ -249,22 +162,38 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
-    sizes = QUICK if args.quick else FULL
-    run = _Run(time.perf_counter())
+    try:
+        return _run(args.quick, args.store)
+    except KeyboardInterrupt:
+        print(
+            "\nInterrupted: workers stopped and scratch databases removed; "
+            "no report written.",
+            file=sys.stderr,
+        )
+        return 130
+
+
+def _run(quick: bool, choice: str) -> int:
+    sizes = QUICK if quick else FULL
+    progress = Progress()
+    load_at_start = os.getloadavg()
 
     stores: dict[str, Any] = {}
     with scratch_directory() as directory:
-        for target, key, drain_only in _targets(args.store, directory):
+        for target, key, drain_only in _targets(choice, directory):
             if target is None:
                 reason = f"unreachable at {_redact(pg_url())}"
                 stores[key] = {"label": "PostgreSQL", "skipped": reason}
                 continue
-            stores[key] = _measure_store(run, target, sizes, drain_only=drain_only)
+            stores[key] = measure_store(progress, target, sizes, drain_only=drain_only)
 
     measured_pg = "postgresql" in stores and "skipped" not in stores["postgresql"]
-    seconds = time.perf_counter() - run.started
+    seconds = time.perf_counter() - progress.started
     results = {
-        "meta": _meta(sizes, args.quick, seconds, measured_pg),
+        "meta": {
+            **_meta(sizes, quick, seconds, measured_pg),
+            "load_average_start": load_at_start,
+        },
         "stores": stores,
         "notes": NOTES,
     }

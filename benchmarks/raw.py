@@ -30,7 +30,6 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from .sizes import Sizes
 from .targets import Database
 
 #: The task name written into every raw row, as Conveyor would write it.
@@ -129,43 +128,41 @@ WHERE id = ANY(%(ids)s::bigint[])
 """
 
 
-def measure(db: Database, sizes: Sizes) -> dict[str, float]:
-    """Every raw figure for ``db``'s store, in jobs per second."""
-    raw: _RawSQLite | _RawPostgres
-    if db.dialect == "sqlite":
-        raw = _RawSQLite(db, sizes.claim_batch)
-    else:
-        raw = _RawPostgres(db, sizes.claim_batch)
-    repeats = sizes.repeats
-    try:
-        figures = {
-            "insert_one": _median(raw, raw.insert_one, sizes.raw_single, repeats),
-            "insert_many": _median(raw, raw.insert_many, sizes.bulk_enqueue, repeats),
-            "claim_one": _median(raw, raw.claim_one, sizes.raw_claim_one, repeats),
-            "claim_batch": _median(
-                raw, raw.claim_batch, sizes.raw_claim_batch, repeats
-            ),
-        }
-        if isinstance(raw, _RawPostgres):
-            figures["copy"] = _median(raw, raw.copy, sizes.bulk_enqueue, repeats)
-    finally:
-        raw.close()
-    return figures
+class Limits:
+    """Raw figures on one database; ``rate`` runs one on a fresh table.
 
+    >>> with Limits(db, batch=100) as limits:
+    ...     limits.rate("claim_batch", 10_000)
+    """
 
-def _median(
-    raw: _RawSQLite | _RawPostgres,
-    run: Callable[[int], float],
-    count: int,
-    repeats: int,
-) -> float:
-    """Jobs per second of ``run``, the median of ``repeats`` runs."""
-    rates = []
-    for _ in range(repeats):
-        raw.reset()
-        seconds = run(count)
-        rates.append(count / seconds)
-    return statistics.median(rates)
+    def __init__(self, db: Database, batch: int) -> None:
+        self.raw: _RawSQLite | _RawPostgres
+        if db.dialect == "sqlite":
+            self.raw = _RawSQLite(db, batch)
+        else:
+            self.raw = _RawPostgres(db, batch)
+
+    def __enter__(self) -> Limits:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.raw.close()
+
+    @property
+    def figures(self) -> tuple[str, ...]:
+        """The figures this store has: every one but COPY on SQLite."""
+        names = ("insert_one", "insert_many", "copy", "claim_one", "claim_batch")
+        return tuple(name for name in names if hasattr(self.raw, name))
+
+    def rate(self, figure: str, count: int) -> float:
+        """Jobs per second of one run of ``figure`` over ``count`` jobs."""
+        run: Callable[[int], float] = getattr(self.raw, figure)
+        self.raw.reset()
+        return count / run(count)
+
+    def median(self, figure: str, count: int, repeats: int) -> float:
+        """The median rate of ``repeats`` runs."""
+        return statistics.median(self.rate(figure, count) for _ in range(repeats))
 
 
 class _RawSQLite:

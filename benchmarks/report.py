@@ -62,6 +62,11 @@ def _rate(value: float) -> str:
     return f"{value:,.0f} jobs/s"
 
 
+def _setup(processes: int, threads: int, prefetch: int) -> str:
+    """A worker configuration as the tables show it: ``1x16 threads +256``."""
+    return f"{processes}x{threads} threads +{prefetch}"
+
+
 def _verdict(met: bool | None) -> str:
     return {True: "met", False: "**not met**", None: "—"}[met]
 
@@ -118,10 +123,8 @@ def _drain_rows(key: str, found: dict[str, Any]) -> list[Row]:
     rows = []
     drain = found.get("drain")
     if drain:
-        measure = (
-            f"drain {drain['jobs']:,} no-op jobs "
-            f"({drain['processes']}x{drain['concurrency']} threads)"
-        )
+        setup = _setup(drain["processes"], drain["concurrency"], drain["prefetch"])
+        measure = f"drain {drain['jobs']:,} no-op jobs ({setup} prefetch)"
         rows.append(_ratio_row(key, found, "drain", measure, "claim_batch"))
 
     sleepers = found.get("drain_sleep")
@@ -131,7 +134,7 @@ def _drain_rows(key: str, found: dict[str, Any]) -> list[Row]:
             Row(
                 found["label"],
                 f"drain {sleepers['jobs']:,} jobs of 10 ms "
-                f"(1x{sleepers['concurrency']} threads)",
+                f"({_setup(1, sleepers['concurrency'], 0)} prefetch)",
                 _rate(sleepers["jobs_per_s"]),
                 f"{_rate(ideal)} ideal",
                 sleepers["jobs_per_s"] / ideal,
@@ -164,21 +167,27 @@ def _latency_rows(key: str, found: dict[str, Any]) -> list[Row]:
 
 
 def _memory_rows(key: str, found: dict[str, Any]) -> list[Row]:
-    memory = found.get("memory")
-    if not memory:
-        return []
-    return [
-        Row(
-            found["label"],
-            f"worker RSS after {memory['first']:,} → {memory['jobs']:,} jobs",
-            f"{memory['rss_first_mb']:.1f} → {memory['rss_last_mb']:.1f} MB "
-            f"(+{memory['growth_mb']:.1f})",
-            "",
-            None,
-            f"growth ≤ {RSS_GROWTH_TARGET:g} MB",
-            memory["growth_mb"] <= RSS_GROWTH_TARGET,
+    rows = []
+    for name in ("memory", "memory_best"):
+        memory = found.get(name)
+        if not memory:
+            continue
+        setup = _setup(1, memory["concurrency"], memory.get("prefetch", 0))
+        rows.append(
+            Row(
+                found["label"],
+                f"worker RSS after {memory['first']:,} → {memory['jobs']:,} jobs "
+                f"({setup} prefetch)",
+                f"{memory['rss_first_mb']:.1f} → {memory['rss_half_mb']:.1f} → "
+                f"{memory['rss_last_mb']:.1f} MB ({memory['growth_mb']:+.1f}; "
+                f"2nd half {memory['growth_second_half_mb']:+.1f})",
+                "",
+                None,
+                f"growth ≤ {RSS_GROWTH_TARGET:g} MB",
+                memory["growth_mb"] <= RSS_GROWTH_TARGET,
+            )
         )
-    ]
+    return rows
 
 
 def _claim_rows(key: str, found: dict[str, Any]) -> list[Row]:
@@ -211,6 +220,8 @@ _BUILDERS: list[Callable[[str, dict[str, Any]], list[Row]]] = [
 
 
 def _table(headers: list[str], lines: list[list[str]]) -> str:
+    if not lines:
+        return "Nothing measured."
     out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     out += ["| " + " | ".join(line) + " |" for line in lines]
     return "\n".join(out)
@@ -256,19 +267,23 @@ def _drain_table(stores: dict[str, Any]) -> str:
                 [
                     found["label"],
                     f"{tried['processes']}x{tried['concurrency']}",
+                    f"{tried.get('prefetch', 0)}",
                     _rate(tried["jobs_per_s"]),
                     f"{tried['seconds']:.2f} s",
                     f"{tried['first_done_s']:.2f} s",
+                    f"{tried['last_done_s']:.2f} s",
                     f"{tried.get('claimed_per_txn', 0):.0f}",
                     f"{tried.get('succeeded_per_txn', 0):.0f}",
                 ]
             )
     headers = [
         "Store",
-        "processesxthreads",
+        "processes x threads",
+        "prefetch",
         "drain rate",
         "total",
-        "to 1st done",
+        "1st job done",
+        "last job done",
         "jobs/claim txn",
         "jobs/finish txn",
     ]
@@ -284,7 +299,9 @@ def markdown(results: dict[str, Any], rows: list[Row]) -> str:
         f"Run {meta['finished_at']} on {meta['cpus']} CPUs, Python "
         f"{meta['python']}, SQLite {meta['sqlite']}, PostgreSQL "
         f"{meta.get('postgresql', 'not measured')}; mode {meta['mode']}, "
-        f"{meta['seconds']:.0f} s in all. Git {meta['git']}.",
+        f"{meta['seconds']:.0f} s in all. Git {meta['git']}. Load average "
+        f"{meta['load_average_start'][0]:.1f} at the start, "
+        f"{meta['load_average_end'][0]:.1f} at the end.",
         "",
     ]
     sections = [
@@ -296,7 +313,7 @@ def markdown(results: dict[str, Any], rows: list[Row]) -> str:
         "## How these were measured",
         "\n".join(f"- {note}" for note in results["notes"]),
     ]
-    return "\n".join(header) + "\n\n".join(sections) + "\n"
+    return "\n".join(header) + "\n" + "\n\n".join(sections) + "\n"
 
 
 def write(results: dict[str, Any], rows: list[Row]) -> tuple[Path, Path]:

@@ -45,14 +45,19 @@ class WorkerDied(RuntimeError):
 class Workers:
     """``processes`` worker processes of ``concurrency`` threads each.
 
+    Each claims up to ``prefetch`` jobs beyond its threads (``--prefetch``).
+
     >>> with Workers(url, processes=1, concurrency=10) as workers:
     ...     workers.wait(lambda: done() >= 1000, timeout=60)
     """
 
-    def __init__(self, url: str, *, processes: int, concurrency: int) -> None:
+    def __init__(
+        self, url: str, *, processes: int, concurrency: int, prefetch: int = 0
+    ) -> None:
         self.url = url
         self.processes = processes
         self.concurrency = concurrency
+        self.prefetch = prefetch
         self._procs: list[subprocess.Popen[bytes]] = []
         self._logs: list[Path] = []
 
@@ -65,6 +70,8 @@ class Workers:
             APP,
             "--concurrency",
             str(self.concurrency),
+            "--prefetch",
+            str(self.prefetch),
             "--pool",
             "thread",
             "--log-level",
@@ -102,14 +109,19 @@ class Workers:
         """The process ids of the workers."""
         return [proc.pid for proc in self._procs]
 
-    def wait(self, done: Callable[[], bool], timeout: float) -> None:
+    def wait(
+        self,
+        done: Callable[[], bool],
+        timeout: float,
+        interval: float = POLL_INTERVAL,
+    ) -> None:
         """Poll ``done`` until it holds; raise if a worker dies or time runs out."""
         deadline = time.monotonic() + timeout
         while not done():
             self._check_alive()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the workers did not finish within {timeout} s")
-            time.sleep(POLL_INTERVAL)
+            time.sleep(interval)
 
     def _check_alive(self) -> None:
         for proc, log in zip(self._procs, self._logs, strict=True):
