@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING
 
 from . import context
 from ._json import decode, encode_result
-from .errors import ConveyorError, SerializationError, UnknownTaskError
+from .backoff import MAX_DELAY
+from .errors import (
+    ConfigurationError,
+    ConveyorError,
+    SerializationError,
+    UnknownTaskError,
+)
 from .records import ClaimedJob, ErrorInfo, Outcome, OutcomeKind
 
 if TYPE_CHECKING:
@@ -65,6 +71,10 @@ def run_call(app: Conveyor, job: ClaimedJob) -> CallResult:
         return CallResult(
             error=error_info(error), retryable=isinstance(error, task.retry_on)
         )
+    except BaseException as error:
+        # SystemExit from sys.exit() in a task, say: the job fails, the slot
+        # that ran it lives on.
+        return CallResult(error=error_info(error))
     finally:
         context.leave(token)
 
@@ -94,8 +104,28 @@ def decide(
     if not call.retryable or job.attempt >= job.max_attempts:
         return Outcome(job.id, job.attempt, OutcomeKind.FAILED, error=call.error)
 
-    delay = app.get_task(job.task).backoff(job.attempt, rng)
-    run_at = now + timedelta(seconds=max(0.0, delay))
+    delay = _retry_delay(app, job, rng)
+    if isinstance(delay, ErrorInfo):
+        return Outcome(job.id, job.attempt, OutcomeKind.FAILED, error=delay)
+    run_at = now + timedelta(seconds=delay)
     return Outcome(
         job.id, job.attempt, OutcomeKind.RETRY, error=call.error, run_at=run_at
     )
+
+
+def _retry_delay(
+    app: Conveyor, job: ClaimedJob, rng: random.Random
+) -> float | ErrorInfo:
+    """The task's back-off for this attempt, or why it could not be used."""
+    try:
+        delay = float(app.get_task(job.task).backoff(job.attempt, rng))
+    except Exception as error:
+        return error_info(error)
+
+    if not delay <= MAX_DELAY:  # NaN fails this too
+        problem = ConfigurationError(
+            f"the back-off of task {job.task!r} returned {delay!r} for attempt "
+            f"{job.attempt}; it must return seconds up to {MAX_DELAY:.0f}"
+        )
+        return error_info(problem)
+    return max(0.0, delay)  # a negative wait means "at once"

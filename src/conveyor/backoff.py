@@ -14,6 +14,11 @@ from typing import Protocol
 
 from .errors import ConfigurationError
 
+#: The longest wait a retry or a snooze may ask for, in seconds (a year):
+#: longer waits are almost always a unit mistake, and past some point the
+#: run time would not fit in a datetime.
+MAX_DELAY = 365 * 24 * 3600.0
+
 
 class Backoff(Protocol):
     """Anything that says how many seconds to wait after a failed attempt."""

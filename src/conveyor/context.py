@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 from dataclasses import dataclass
 
+from .backoff import MAX_DELAY
 from .errors import ConveyorError
 
 _current: contextvars.ContextVar[JobContext] = contextvars.ContextVar("conveyor_job")
@@ -38,9 +39,10 @@ class Snooze(Exception):
     """
 
     def __init__(self, seconds: float) -> None:
-        if seconds < 0:
+        if not 0 <= seconds <= MAX_DELAY:  # NaN fails this too
             raise ConveyorError(
-                f"Snooze seconds={seconds!r} is negative; use 0 or more"
+                f"Snooze seconds={seconds!r} is not allowed; use a number of "
+                f"seconds from 0 to {MAX_DELAY:.0f}"
             )
         self.seconds = float(seconds)
         super().__init__(f"snoozed for {seconds} s")

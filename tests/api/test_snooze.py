@@ -89,11 +89,15 @@ def test_snoozed_job_is_not_run_before_its_time(app: Conveyor, clock: Clock) -> 
     assert job.refresh().record.run_at == clock.after(0.001)
 
 
-def test_negative_snooze_is_refused() -> None:
+@pytest.mark.parametrize("seconds", [-1, float("nan"), float("inf"), 1e12])
+def test_snooze_outside_zero_to_a_year_is_refused(seconds: float) -> None:
     with pytest.raises(ConveyorError) as raised:
-        Snooze(-1)
+        Snooze(seconds)
 
-    assert str(raised.value) == "Snooze seconds=-1 is negative; use 0 or more"
+    assert str(raised.value) == (
+        f"Snooze seconds={seconds!r} is not allowed; use a number of seconds "
+        "from 0 to 31536000"
+    )
 
 
 def test_snooze_keeps_its_seconds_as_a_float() -> None:

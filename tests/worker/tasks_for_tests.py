@@ -15,6 +15,7 @@ really ran a job, and how many times, whatever the store recorded.
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 from conveyor import Conveyor, Fixed, current_job
@@ -107,3 +108,15 @@ def echo(value: int) -> int:
     write_ledger("end")
 
     return value
+
+
+@app.task(max_attempts=3)
+def exit_the_thread(code: int = 3) -> None:
+    """Call ``sys.exit``, which raises SystemExit, not an Exception."""
+    sys.exit(code)
+
+
+@app.task(max_attempts=3, backoff=lambda attempt, rng: float("nan"))
+def fail_with_a_broken_back_off() -> None:
+    """Fail, with a back-off policy that answers NaN."""
+    raise ConnectionError("the first attempt fails")

@@ -33,8 +33,14 @@ def run(worker: Worker) -> None:
             worker.backoff.sleep(worker.stopping)
             continue
 
-        for job in claimed:
-            worker.pool.submit(worker.inflight.start(job))
+        entries = [worker.inflight.start(job) for job in claimed]
+        if worker.stopping.is_set():
+            # Stopping began while this claim was on its way: nothing new
+            # starts now, the jobs go straight back.
+            worker.put_back(entries, "was claimed as the worker stopped", taken=True)
+            return
+        for entry in entries:
+            worker.pool.submit(entry)
 
         if not claimed:
             worker.store.wait_for_work(settings.poll_interval)

@@ -54,22 +54,25 @@ class Completer:
         with self._unwritten_lock:
             return list(self._unwritten)
 
-    def _hold(self, finished: Finished) -> None:
-        with self._unwritten_lock:
-            self._unwritten.add(finished.outcome.job_id)
-        self._inbox.put(finished)
-
-    def report(self, entry: Running, call: _runner.CallResult) -> None:
-        """Called by a slot when a call ended (from the slot's thread)."""
+    def prepare(self, entry: Running, call: _runner.CallResult) -> Finished:
+        """Decide what an ended call means (done, retry, fail, snooze)."""
         worker = self._worker
         outcome = _runner.decide(
             worker.app, entry.job, call, worker.app.clock(), worker.app.rng
         )
-        self._hold(Finished(entry, outcome, time.monotonic()))
+        return Finished(entry, outcome, time.monotonic())
 
-    def put(self, entry: Running, outcome: Outcome) -> None:
-        """Queue an outcome decided elsewhere (a timeout, a shutdown)."""
-        self._hold(Finished(entry, outcome, time.monotonic()))
+    def interrupted(self, entry: Running) -> Finished:
+        """The outcome of an attempt put back by a shutdown."""
+        job = entry.job
+        outcome = Outcome(job.id, job.attempt, OutcomeKind.INTERRUPTED)
+        return Finished(entry, outcome, time.monotonic())
+
+    def submit(self, finished: Finished) -> None:
+        """Queue an outcome for writing (called under the InFlight lock)."""
+        with self._unwritten_lock:
+            self._unwritten.add(finished.outcome.job_id)
+        self._inbox.put(finished)
 
     def close(self) -> None:
         """Ask the loop to write what is waiting and end."""

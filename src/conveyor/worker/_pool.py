@@ -9,6 +9,7 @@ child is ended with SIGKILL and replaced, and the slot serves on.
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import queue
@@ -18,16 +19,19 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from .. import _runner
+from ..errors import ConfigurationError
 from ..records import ClaimedJob, ErrorInfo
 from . import _child
 from ._inflight import InFlight, Running
 
 if TYPE_CHECKING:
     from ..app import Conveyor
+    from ._completer import Finished
 
 logger = logging.getLogger(__name__)
 
-Report = Callable[[Running, _runner.CallResult], None]
+Prepare = Callable[[Running, _runner.CallResult], "Finished"]
+Submit = Callable[["Finished"], None]
 
 #: How long a stopping slot waits for its child to exit before killing it, s.
 CHILD_EXIT_WAIT = 2.0
@@ -40,7 +44,8 @@ class Pool:
         self,
         app: Conveyor,
         inflight: InFlight,
-        report: Report,
+        prepare: Prepare,
+        submit: Submit,
         *,
         processes: bool,
         app_spec: str | None,
@@ -48,7 +53,8 @@ class Pool:
     ) -> None:
         self._app = app
         self._inflight = inflight
-        self._report = report
+        self._prepare = prepare
+        self._submit = submit
         self._handoff: queue.SimpleQueue[Running | None] = queue.SimpleQueue()
         self._slots = [
             _ProcessSlot(app_spec) if processes else None for _ in range(slots)
@@ -97,13 +103,20 @@ class Pool:
                 self._inflight.end(entry)
                 continue
             entry.start()
-            if slot is None:
-                result = _runner.run_call(self._app, entry.job)
-            else:
-                result = slot.run(entry)
+            finished = self._prepare(entry, self._call(slot, entry))
 
-            if self._inflight.end(entry):
-                self._report(entry, result)
+            self._inflight.end(entry, then=functools.partial(self._submit, finished))
+
+    def _call(self, slot: _ProcessSlot | None, entry: Running) -> _runner.CallResult:
+        try:
+            if slot is None:
+                return _runner.run_call(self._app, entry.job)
+            return slot.run(entry)
+        except Exception as error:
+            # A fault of Conveyor's own, not of the task: the attempt fails
+            # with it, and the slot serves on.
+            logger.exception("The slot running job %s failed", entry.job.id)
+            return _runner.CallResult(error=_runner.error_info(error))
 
 
 class _ProcessSlot:
@@ -111,7 +124,10 @@ class _ProcessSlot:
 
     def __init__(self, app_spec: str | None) -> None:
         if app_spec is None:
-            raise ValueError("the process pool needs the app's import path")
+            raise ConfigurationError(
+                "app_spec=None: the process pool needs the import path of the "
+                "app (module or module:attribute), which its children import"
+            )
         self._app_spec = app_spec
         self._context = multiprocessing.get_context("forkserver")
         self._process: Any = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 from typing import TYPE_CHECKING
 
 from .. import _runner
@@ -36,7 +37,10 @@ def check(worker: Worker, now: float) -> None:
         deadline = entry.deadline
         if deadline is None or deadline > now:
             continue
-        if not worker.inflight.abandon(entry):
+        finished = worker.completer.prepare(entry, _runner.timed_out(entry.job))
+        if not worker.inflight.abandon(
+            entry, then=partial(worker.completer.submit, finished)
+        ):
             continue
 
         job = entry.job
@@ -47,4 +51,3 @@ def check(worker: Worker, now: float) -> None:
             job.timeout,
             extra={"job_id": job.id, "task": job.task, "attempt": job.attempt},
         )
-        worker.completer.report(entry, _runner.timed_out(job))

@@ -22,7 +22,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from .._version import __version__
-from ..records import Outcome, OutcomeKind, WorkerInfo
+from ..records import WorkerInfo
 from . import _claimer, _heartbeat, _pruner, _rescuer, _watchdog
 from ._completer import Completer, Finished
 from ._faults import FaultBackoff
@@ -60,13 +60,14 @@ class Worker:
         self.store = app.store
         self.settings = settings or WorkerSettings()
         self.id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
-        self.inflight = InFlight(self.settings.concurrency + self.settings.prefetch)
+        self.inflight = InFlight(self.settings.concurrency, self.settings.prefetch)
         self.backoff = FaultBackoff()
         self.completer = Completer(self)
         self.pool = Pool(
             app,
             self.inflight,
-            self.completer.report,
+            self.completer.prepare,
+            self.completer.submit,
             processes=self.settings.pool == "process",
             app_spec=app_spec,
             slots=self.settings.concurrency,
@@ -130,9 +131,11 @@ class Worker:
         # The claimer may be handing over a batch it just claimed; once it
         # has returned, nothing more reaches the hand-off queue.
         if self._claimer_thread is not None:
-            self._claimer_thread.join(FINAL_WRITE_WAIT)
+            # A claim in flight may take a while (a busy database); what it
+            # brings back is put back by the claimer itself.
+            self._claimer_thread.join(self.settings.lease)
         waiting = self.pool.take_waiting()
-        self._put_back(waiting, "was claimed ahead and not started", taken=True)
+        self.put_back(waiting, "was claimed ahead and not started", taken=True)
 
         if not self.inflight.wait_until_idle(grace):
             self._interrupt_running()
@@ -149,30 +152,46 @@ class Worker:
         logger.info("Worker %s stopped", self.id)
 
     def _interrupt_running(self) -> None:
-        self._put_back(
-            self.inflight.snapshot(), "did not finish within the grace period"
-        )
+        """Put back what still runs after the grace period.
 
-    def _put_back(
+        In the process pool the children are killed first, so that no job
+        is queued again while its old run still goes on.
+        """
+        running = self.inflight.snapshot()
+        if self.settings.pool == "process":
+            held = [entry for entry in running if self.inflight.abandon(entry)]
+            self.pool.stop()
+            for entry in held:
+                self._log_put_back(entry, "did not finish within the grace period")
+                self.completer.submit(self.completer.interrupted(entry))
+            return
+        self.put_back(running, "did not finish within the grace period")
+
+    def put_back(
         self, entries: list[Running], why: str, *, taken: bool = False
     ) -> None:
-        """Report ``entries`` as interrupted; ``taken`` ones left the hand-off
-        queue, so no slot will free their place: free it here."""
+        """Report ``entries`` as interrupted: queued again, not counted.
+
+        ``taken`` entries never reached a slot (the claimer or ``stop`` holds
+        them), so no slot will free their place: it is freed here.
+        """
         for entry in entries:
-            if not self.inflight.abandon(entry):
-                continue
+            back = functools.partial(
+                self.completer.submit, self.completer.interrupted(entry)
+            )
+            if self.inflight.abandon(entry, then=back):
+                self._log_put_back(entry, why)
             if taken:
                 self.inflight.end(entry)
-            job = entry.job
-            logger.warning(
-                "Job %s %s; putting it back",
-                job.id,
-                why,
-                extra={"job_id": job.id, "task": job.task, "attempt": job.attempt},
-            )
-            self.completer.put(
-                entry, Outcome(job.id, job.attempt, OutcomeKind.INTERRUPTED)
-            )
+
+    def _log_put_back(self, entry: Running, why: str) -> None:
+        job = entry.job
+        logger.warning(
+            "Job %s %s; putting it back",
+            job.id,
+            why,
+            extra={"job_id": job.id, "task": job.task, "attempt": job.attempt},
+        )
 
     def _record_stop(self) -> None:
         try:
