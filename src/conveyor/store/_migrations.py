@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 
+from ..errors import MigrationError
+
 
 @dataclass(frozen=True, slots=True)
 class Migration:
@@ -30,4 +32,9 @@ def migrations_for(dialect: str) -> list[Migration]:
         number, _, rest = entry.name.partition("_")
         found.append(Migration(int(number), rest[:-4], entry.read_text("utf-8")))
 
+    if not found:
+        raise MigrationError(
+            f"no {dialect} migrations were found in the installed package; "
+            "reinstall Conveyor (its store/sql files are missing)"
+        )
     return sorted(found, key=lambda migration: migration.version)
