@@ -1522,6 +1522,21 @@ def test_wait_for_work_is_woken_by_an_enqueue_from_another_store(
     assert woken is True
 
 
+def test_wait_for_work_sees_a_commit_made_before_it_began_waiting(
+    store: Store, store_factory: StoreFactory, clock: Clock
+) -> None:
+    # A claimer claims, finds nothing, then waits: a job committed by another
+    # process between its claim and its wait must still wake it at once.
+    other = store_factory()
+    store.wait_for_work(0.01)  # whatever hint is pending from start-up
+    store.claim("w1", None, 10, LEASE, clock.now)
+    other.enqueue([NewJob(task="t")], clock.now)
+
+    woken = store.wait_for_work(PATIENCE)
+
+    assert woken is True
+
+
 def test_wait_for_work_is_woken_by_wake(store: Store) -> None:
     woken = wait_while(store, poke=store.wake)
 

@@ -2,7 +2,7 @@
 
 Parameters are named (``%(now)s``) and every time is passed in by the store,
 never read from the server's clock, so tests move time. Batches travel as
-one array per column and are opened with ``unnest``: a whole batch, however
+one JSON document opened with ``json_to_recordset``: a whole batch, however
 large, is one statement and one round trip. Each hot-path statement writes
 a job, its attempt and its event in one go through data-modifying CTEs.
 

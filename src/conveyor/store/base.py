@@ -48,6 +48,10 @@ class Store(abc.ABC):
     #: "sqlite" or "postgresql".
     dialect: str = ""
 
+    #: The database URL the store was opened with (it may hold a password:
+    #: redact it before showing it).
+    url: str = ""
+
     #: True when ``wait_for_work`` is woken by the database itself as soon as
     #: another process commits a job (PostgreSQL's LISTEN/NOTIFY), rather
     #: than by polling.

@@ -12,8 +12,9 @@ removed before connecting:
 
 Every psycopg error is raised as ``StoreError`` (``MigrationError`` from
 ``migrate``) with the cause chained. A connection the server dropped is
-replaced: the pool checks each connection before lending it, so the next
-operation succeeds once the server is back.
+replaced: the pool checks a connection idle for more than ``TRUST_RECENT``
+seconds before lending it, and discards one that failed, so operations
+succeed again once the server is back.
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ class PostgresStore(Store):
     accepts_connection = True
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10) -> None:
+        self.url = url
         conninfo, own = _split_url(url)
         self._conninfo = conninfo
         self._schema = _schema_from(own)

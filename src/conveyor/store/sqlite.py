@@ -55,6 +55,9 @@ BUSY_TIMEOUT_MS = 30_000
 #: ``PRAGMA data_version`` is answered from memory, so this costs little.
 WAKE_POLL_INTERVAL = 0.002
 
+#: The oldest SQLite with everything the statements use (``->>``).
+MIN_SQLITE = (3, 38, 0)
+
 _SYNCHRONOUS_MODES = ("off", "normal", "full", "extra")
 
 
@@ -92,6 +95,12 @@ class SQLiteStore(Store):
     dialect = "sqlite"
 
     def __init__(self, url: str) -> None:
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            needed = ".".join(map(str, MIN_SQLITE))
+            raise ConfigurationError(
+                f"this Python links SQLite {sqlite3.sqlite_version}; Conveyor "
+                f"needs SQLite {needed} or newer (RETURNING and JSON operators)"
+            )
         self.url = url
         self.path, self._synchronous = _path_of(url)
         self._local = threading.local()
@@ -149,6 +158,10 @@ class SQLiteStore(Store):
         with self._write_lock:
             try:
                 conn.execute("BEGIN IMMEDIATE")
+                # Whatever other processes commit from here on changes this
+                # number, so ``wait_for_work`` misses no commit made between
+                # this write and its wait.
+                self._local.seen = conn.execute("PRAGMA data_version").fetchone()[0]
             except sqlite3.Error as error:
                 raise StoreError(f"cannot start a write on {self.path!r}: {error}")
 
@@ -413,14 +426,24 @@ class SQLiteStore(Store):
 
     def wait_for_work(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
+        try:
+            return self._wait(deadline)
+        except sqlite3.ProgrammingError:  # closed while waiting
+            return False
+
+    def _wait(self, deadline: float) -> bool:
         conn = self._conn
-        seen = conn.execute("PRAGMA data_version").fetchone()[0]
+        seen = getattr(self._local, "seen", None)
+        if seen is None:
+            seen = conn.execute("PRAGMA data_version").fetchone()[0]
 
         while not self._closed:
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            self._local.seen = version
             if self._wakeup.is_set():
                 self._wakeup.clear()
                 return True
-            if conn.execute("PRAGMA data_version").fetchone()[0] != seen:
+            if version != seen:
                 return True
             left = deadline - time.monotonic()
             if left <= 0:

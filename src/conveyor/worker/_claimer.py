@@ -9,11 +9,13 @@ milliseconds and a job due later starts at most one interval late.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import TYPE_CHECKING
 
 from ..errors import StoreError
 from ..records import ClaimedJob
+from ._faults import survive
 
 if TYPE_CHECKING:
     from ._worker import Worker
@@ -23,27 +25,32 @@ logger = logging.getLogger(__name__)
 
 def run(worker: Worker) -> None:
     """Claim and dispatch until the worker stops claiming."""
-    settings = worker.settings
+    step = functools.partial(_step, worker)
     while not worker.stopping.is_set():
-        if not worker.inflight.wait_for_slot(settings.poll_interval):
-            continue
+        survive("claimer", step, worker.stopping)
 
-        claimed = _claim(worker, worker.inflight.free_slots())
-        if claimed is None:
-            worker.backoff.sleep(worker.stopping)
-            continue
 
-        entries = [worker.inflight.start(job) for job in claimed]
-        if worker.stopping.is_set():
-            # Stopping began while this claim was on its way: nothing new
-            # starts now, the jobs go straight back.
-            worker.put_back(entries, "was claimed as the worker stopped", taken=True)
-            return
-        for entry in entries:
-            worker.pool.submit(entry)
+def _step(worker: Worker) -> None:
+    settings = worker.settings
+    if not worker.inflight.wait_for_slot(settings.poll_interval):
+        return
 
-        if not claimed:
-            worker.store.wait_for_work(settings.poll_interval)
+    claimed = _claim(worker, worker.inflight.free_slots())
+    if claimed is None:
+        worker.backoff.sleep(worker.stopping)
+        return
+
+    entries = [worker.inflight.start(job) for job in claimed]
+    if worker.stopping.is_set():
+        # Stopping began while this claim was on its way: nothing new
+        # starts now, the jobs go straight back.
+        worker.put_back(entries, "was claimed as the worker stopped", taken=True)
+        return
+    for entry in entries:
+        worker.pool.submit(entry)
+
+    if not claimed:
+        worker.store.wait_for_work(settings.poll_interval)
 
 
 def _claim(worker: Worker, limit: int) -> list[ClaimedJob] | None:

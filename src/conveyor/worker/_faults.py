@@ -1,4 +1,5 @@
-"""Riding out database faults: one warning per outage, then quiet back-off.
+"""Riding out faults: one warning per database outage, then quiet back-off;
+and no loop of the worker ever dies of an error it did not expect.
 
 When the database restarts or drops connections, every loop of the worker
 fails at once. They share one ``FaultBackoff``, so the outage is logged once
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
 
@@ -57,3 +59,20 @@ class FaultBackoff:
             delay = self._delay
             self._delay = min(self._delay * 2, MAX_DELAY)
         stop.wait(delay)
+
+
+#: Seconds a loop pauses after an unexpected error before its next round.
+UNEXPECTED_PAUSE = 1.0
+
+
+def survive(name: str, step: Callable[[], object], pause: threading.Event) -> None:
+    """Run one round of a loop; log an unexpected error and pause, never die.
+
+    Store errors are handled inside each loop; this is the net under it, so
+    a bug costs one round of one loop, not the loop for the worker's life.
+    """
+    try:
+        step()
+    except Exception:
+        logger.exception("The %s loop failed; it carries on", name)
+        pause.wait(UNEXPECTED_PAUSE)

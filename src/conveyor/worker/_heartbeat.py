@@ -9,10 +9,12 @@ abandoned here: its result will not be reported.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import TYPE_CHECKING
 
 from ..errors import StoreError
+from ._faults import survive
 
 if TYPE_CHECKING:
     from ._worker import Worker
@@ -22,8 +24,9 @@ logger = logging.getLogger(__name__)
 
 def run(worker: Worker) -> None:
     """Beat until the worker has stopped."""
+    step = functools.partial(beat, worker)
     while not worker.stopped.wait(worker.settings.heartbeat_interval):
-        beat(worker)
+        survive("heartbeat", step, worker.stopped)
 
 
 def beat(worker: Worker) -> None:

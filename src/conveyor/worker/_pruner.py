@@ -8,11 +8,13 @@ each batch takes rows no other pruner holds, so no row is deleted twice.
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from ..errors import StoreError
+from ._faults import survive
 
 if TYPE_CHECKING:
     from ._worker import Worker
@@ -25,8 +27,9 @@ MAX_BATCHES_PER_SWEEP = 100
 
 def run(worker: Worker) -> None:
     """Prune until the worker stops claiming."""
+    step = functools.partial(sweep, worker)
     while not worker.stopping.wait(worker.settings.prune_interval):
-        sweep(worker)
+        survive("pruner", step, worker.stopping)
 
 
 def sweep(worker: Worker) -> int:

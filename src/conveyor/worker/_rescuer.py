@@ -8,11 +8,13 @@ run this at once: the store rescues each job once.
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from ..errors import StoreError
+from ._faults import survive
 
 if TYPE_CHECKING:
     from ._worker import Worker
@@ -22,8 +24,9 @@ logger = logging.getLogger(__name__)
 
 def run(worker: Worker) -> None:
     """Rescue until the worker stops claiming."""
+    step = functools.partial(sweep, worker)
     while not worker.stopping.wait(worker.settings.rescue_interval):
-        sweep(worker)
+        survive("rescuer", step, worker.stopping)
 
 
 def sweep(worker: Worker) -> int:

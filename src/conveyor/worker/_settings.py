@@ -36,8 +36,8 @@ class WorkerSettings:
     finish_batch: int = 500  # most outcomes written in one transaction
     dead_after: float = 60.0  # seconds without heartbeat before a worker is dead
     # Final jobs are deleted this many seconds after they finished; None
-    # keeps them for ever. A week keeps recent history readable without
-    # letting the table grow without end.
+    # keeps them for ever (``--prune-after 0`` on the command line). A week
+    # keeps recent history readable without letting the table grow for ever.
     prune_after: float | None = 7 * 24 * 3600.0
     prune_interval: float = 60.0  # seconds between pruning sweeps
     prune_batch: int = 1000  # jobs deleted per transaction
@@ -53,6 +53,8 @@ class WorkerSettings:
         ):
             _positive(name, getattr(self, name))
         _positive("prune_batch", self.prune_batch, integer=True)
+        _positive("finish_batch", self.finish_batch, integer=True)
+        _positive("dead_after", self.dead_after)
         if not isinstance(self.prefetch, int) or self.prefetch < 0:
             _refuse("prefetch", self.prefetch, "a whole number of 0 or more")
         if self.prune_after is not None and self.prune_after < 0:
@@ -72,7 +74,7 @@ class WorkerSettings:
 
 
 def _positive(name: str, value: float, *, integer: bool = False) -> None:
-    if integer and not isinstance(value, int):
+    if isinstance(value, bool) or (integer and not isinstance(value, int)):
         _refuse(name, value, "a whole number above 0")
     if not value > 0:
         _refuse(name, value, "a number above 0")

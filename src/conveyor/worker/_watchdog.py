@@ -15,6 +15,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from .. import _runner
+from ._faults import survive
 
 if TYPE_CHECKING:
     from ._worker import Worker
@@ -28,7 +29,7 @@ CHECK_INTERVAL = 0.1
 def run(worker: Worker) -> None:
     """Check timeouts until the worker has stopped."""
     while not worker.stopped.wait(CHECK_INTERVAL):
-        check(worker, time.monotonic())
+        survive("watchdog", lambda: check(worker, time.monotonic()), worker.stopped)
 
 
 def check(worker: Worker, now: float) -> None:

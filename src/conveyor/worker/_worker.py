@@ -267,7 +267,7 @@ class Worker:
             ",".join(settings.queues) if settings.queues else "all",
             settings.concurrency,
             settings.pool,
-            _redacted(getattr(self.store, "url", "?")),
+            _redacted(self.store.url),
             extra={"worker_id": self.id},
         )
 
