@@ -16,6 +16,7 @@ import secrets
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import FrameType
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
     from ..app import Conveyor
 
 logger = logging.getLogger(__name__)
+
+#: Seconds between two looks for a stop request while the worker runs.
+SIGNAL_POLL = 0.1
 
 #: Seconds the completer gets to write the last outcomes at shutdown.
 FINAL_WRITE_WAIT = 10.0
@@ -81,6 +85,7 @@ class Worker:
         self._completer_thread: threading.Thread | None = None
         self._claimer_thread: threading.Thread | None = None
         self._stop_requested = threading.Event()
+        self._signals: list[str] = []  # appended by the signal handler
 
     # -- lifecycle --------------------------------------------------------
 
@@ -109,8 +114,15 @@ class Worker:
         self._install_signal_handlers()
         self.start()
 
-        while not self._stop_requested.wait(0.2):
-            pass
+        # The signal handler only appends to ``_signals``: it may interrupt
+        # this thread while it holds any lock, so it takes none.
+        while not self._signals and not self._stop_requested.is_set():
+            time.sleep(SIGNAL_POLL)
+        if self._signals:
+            logger.info(
+                "Received %s: shutting down gracefully (again to exit now)",
+                self._signals[0],
+            )
 
         self.stop()
 
@@ -207,12 +219,12 @@ class Worker:
 
     def _on_signal(self, number: int, frame: FrameType | None) -> None:
         name = signal.Signals(number).name
-        if self._stop_requested.is_set():
-            logger.warning("Second %s: exiting now; running jobs will be rescued", name)
-            logging.shutdown()
+        if self._signals:
+            # Not through logging: its locks may be held by the thread this
+            # handler interrupted.
+            os.write(2, f"Second {name}: exiting now; jobs will be rescued\n".encode())
             os._exit(1)
-        logger.info("Received %s: shutting down gracefully (again to exit now)", name)
-        self._stop_requested.set()
+        self._signals.append(name)
 
     # -- signals for tests and callers ------------------------------------
 
