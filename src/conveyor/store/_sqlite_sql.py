@@ -9,10 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..records import JobFilter, OutcomeKind
-from ._outcomes import UNCOUNTED as _UNCOUNTED
-
-UNCOUNTED: frozenset[OutcomeKind] = _UNCOUNTED
+from ..records import JobFilter
 
 CREATE_MIGRATIONS = """
 CREATE TABLE IF NOT EXISTS conveyor_migrations (

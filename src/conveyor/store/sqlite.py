@@ -41,6 +41,7 @@ from ..states import JobState
 from . import _sqlite_sql as sql
 from ._migrations import migrations_for
 from ._outcomes import (
+    UNCOUNTED,
     attempt_outcome_of,
     event_reason_of,
     job_state_of,
@@ -530,7 +531,7 @@ def _finish_row(outcome: Outcome, worker_id: str, at: float) -> dict[str, Any]:
         "now": at,
         "finished_at": at if state.is_final else None,
         "run_at": at if outcome.run_at is None else _ts(outcome.run_at),
-        "uncount": 1 if outcome.kind in sql.UNCOUNTED else 0,
+        "uncount": 1 if outcome.kind in UNCOUNTED else 0,
         "result": outcome.result_json,
         "keep_error": keeps_error(outcome),
         "error_type": error.type if error else None,
